@@ -1,0 +1,3 @@
+module github.com/hangarmesh/hangar
+
+go 1.26
