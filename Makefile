@@ -1,0 +1,41 @@
+# Hangar — run `make` for the list of targets.
+.DEFAULT_GOAL := help
+SHELL := bash
+GO ?= go
+BIN := $(CURDIR)/bin
+PKGS := ./...
+
+.PHONY: help build test test-unit demo bench lint fmt tidy clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+build: ## Build hangar-agent and mcp-math into bin/
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./e2e/cmd/mcp-math
+
+test: ## Run every test (unit, integration, end to end) with the race detector
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-unit: ## Run the unit tests only (no processes started)
+	$(GO) test -race -count=1 -short $(PKGS)
+
+demo: build ## Run the failover demo: two mcp-math upstreams, an agent, a primary killed and restarted
+	@bash e2e/demo/demo.sh
+
+bench: build ## Run the benchmarks and print the report
+	$(GO) run ./e2e/cmd/hangar-bench -bin $(BIN)
+
+lint: ## go vet, gofmt and go mod tidy checks
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
+
+fmt: ## Format the Go code
+	gofmt -w $$(git ls-files '*.go')
+
+tidy: ## Tidy go.mod and go.sum
+	$(GO) mod tidy
+
+clean: ## Remove build output
+	rm -rf $(BIN) .demo .bench

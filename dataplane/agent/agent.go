@@ -1,0 +1,135 @@
+// Package agent is the hangar-agent command: it loads the fleet file, starts
+// the router (health checks, rotation, breakers) and serves the front door
+// over stdio or Streamable HTTP until it is stopped.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+)
+
+// Version is set at build time.
+var Version = "dev"
+
+// Run runs the hangar-agent command line with args (without the program
+// name) until ctx ends or the front door closes.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := newRoot(ctx, stdin, stdout, stderr)
+	cmd.SetArgs(args)
+	return cmd.ExecuteContext(ctx)
+}
+
+func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	v := viper.New()
+	root := &cobra.Command{
+		Use:   "hangar-agent",
+		Short: "MCP gateway with health checks, rotation, circuit breakers and failover",
+		Long: "hangar-agent routes MCP tool calls to groups of upstream MCP servers, failing over inside a call\n" +
+			"when a member fails. It reads MCP Hangar's configuration file unchanged.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().String("config", "", "fleet configuration file (env MCP_CONFIG)")
+	must(v.BindPFlag("config", root.PersistentFlags().Lookup("config")))
+	must(v.BindEnv("config", "MCP_CONFIG", "HANGAR_CONFIG"))
+
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve MCP on stdio (default) or Streamable HTTP (--http)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := settingsFrom(v)
+			if err != nil {
+				return err
+			}
+			return serveCmd(cmd.Context(), s, stdin, stdout, stderr)
+		},
+	}
+	f := serve.Flags()
+	f.Bool("http", false, "serve Streamable HTTP at /mcp instead of stdio")
+	f.String("host", "127.0.0.1", "HTTP bind host (env MCP_HTTP_HOST)")
+	f.Int("port", 8000, "HTTP port, 0 for any free port (env MCP_HTTP_PORT)")
+	f.String("log-file", "", "write logs to this file instead of standard error")
+	f.String("log-level", "info", "debug, info, warn or error (env HANGAR_LOG_LEVEL)")
+	f.Bool("json-logs", false, "log JSON lines")
+	f.String("auth-token-file", "", "require this bearer token from HTTP clients")
+	f.Bool("unsafe-no-auth", false, "allow a non-loopback HTTP bind without a token")
+	for _, name := range []string{"http", "host", "port", "log-file", "log-level", "json-logs", "auth-token-file", "unsafe-no-auth"} {
+		must(v.BindPFlag(name, f.Lookup(name)))
+	}
+	must(v.BindEnv("host", "MCP_HTTP_HOST", "HANGAR_HTTP_HOST"))
+	must(v.BindEnv("port", "MCP_HTTP_PORT", "HANGAR_HTTP_PORT"))
+	must(v.BindEnv("log-level", "HANGAR_LOG_LEVEL", "MCP_LOG_LEVEL"))
+	must(v.BindEnv("json-logs", "HANGAR_JSON_LOGS"))
+	must(v.BindEnv("auth-token-file", "HANGAR_AUTH_TOKEN_FILE"))
+	root.AddCommand(serve)
+	return root
+}
+
+func settingsFrom(v *viper.Viper) (Settings, error) {
+	s := Settings{
+		ConfigPath:    v.GetString("config"),
+		HTTP:          v.GetBool("http"),
+		Host:          v.GetString("host"),
+		Port:          v.GetInt("port"),
+		LogFile:       v.GetString("log-file"),
+		LogLevel:      v.GetString("log-level"),
+		JSONLogs:      v.GetBool("json-logs"),
+		AuthTokenFile: v.GetString("auth-token-file"),
+		UnsafeNoAuth:  v.GetBool("unsafe-no-auth"),
+	}
+	return s, s.Validate()
+}
+
+// newLogger builds the process logger; the returned closer closes a log file.
+func newLogger(s Settings, stderr io.Writer) (*slog.Logger, io.Closer, error) {
+	var w io.Writer = stderr
+	var closer io.Closer = io.NopCloser(nil)
+	if s.LogFile != "" {
+		file, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open --log-file: %w", err)
+		}
+		w, closer = file, file
+	}
+	var level slog.Level
+	lv := strings.ToLower(s.LogLevel)
+	if lv == "warning" {
+		lv = "warn"
+	}
+	if err := level.UnmarshalText([]byte(lv)); err != nil {
+		return nil, nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if s.JSONLogs {
+		return slog.New(slog.NewJSONHandler(w, opts)), closer, nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), closer, nil
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// ExitCode maps an error from Run to a process exit code.
+func ExitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return 0
+	}
+	return 1
+}

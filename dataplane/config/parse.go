@@ -1,0 +1,342 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxFileSize is the largest fleet file Parse accepts (4 MiB).
+const MaxFileSize = 4 << 20
+
+// Load reads and parses the fleet file at path, expanding ${VAR} from the
+// process environment. Problems in the file come back as Errors naming path.
+func Load(path string) (*Fleet, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read fleet config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read fleet config %q: %w", path, err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse parses, validates and defaults a fleet file. source names the file
+// in messages. lookupEnv resolves ${VAR} references; nil means no variable
+// is set. On any problem Parse returns a nil Fleet and an Errors holding
+// every problem found, sorted by line. Parse is safe for concurrent use.
+func Parse(source string, data []byte, lookupEnv func(string) (string, bool)) (*Fleet, error) {
+	p := &parser{file: source, lookupEnv: lookupEnv}
+	fleet := p.parse(data)
+	if len(p.errs) > 0 {
+		sortErrors(p.errs)
+		return nil, p.errs
+	}
+	fleet.Source = source
+	fleet.Raw = bytes.Clone(data)
+	return fleet, nil
+}
+
+// Server returns the remote or subprocess server with the given id.
+func (f *Fleet) Server(id string) (*Server, bool) {
+	if f == nil {
+		return nil, false
+	}
+	s, ok := f.Servers[id]
+	return s, ok
+}
+
+// Group returns the group with the given id.
+func (f *Fleet) Group(id string) (*Group, bool) {
+	if f == nil {
+		return nil, false
+	}
+	g, ok := f.Groups[id]
+	return g, ok
+}
+
+// Top-level sections of MCP Hangar's config.yaml that configure its Python
+// process. Hangar takes process settings from flags, HANGAR_* variables and
+// its settings file instead, so these are accepted and not read (nor
+// ${VAR}-expanded). None of them changes which servers exist or who may
+// call which tool.
+var ignoredSections = []string{
+	"config_reload",       // file watching; hangar-agent reloads on its own terms
+	"coordination",        // MCP Hangar's replica leases; Hangar uses etcd
+	"event_store",         // MCP Hangar's event persistence
+	"execution",           // concurrency limits: hangar-agent flags (per server: max_concurrency)
+	"hot_loading",         // MCP Hangar's registry hot loading
+	"http",                // graceful_shutdown_timeout_s of MCP Hangar's HTTP server
+	"logging",             // hangar-agent logs with log/slog, configured by flags
+	"observability",       // tracing and Langfuse; Hangar exports Prometheus metrics
+	"persistence",         // MCP Hangar's SQLite/PostgreSQL state
+	"rate_limit",          // MCP Hangar's command-bus limit
+	"relay_tasks_enabled", // MCP Hangar's task relay
+	"resource_links",      // MCP Hangar's resource_link memory per tenant
+	"retry",               // MCP Hangar's retry policy; Hangar retries with failover.max_attempts
+	"startup_checks",      // MCP Hangar's startup self-checks
+	"truncation",          // MCP Hangar's result truncation; Hangar bounds results itself
+}
+
+// Top-level sections that configure a security or discovery feature Hangar
+// does not have. Ignoring them would quietly drop a control the user relies
+// on, so they are errors. auth, approvals and discovery are accepted when
+// they only say enabled: false.
+var rejectedSections = map[string]string{
+	"approvals":    "human approval holds are not supported by Hangar",
+	"auth":         "front-door authentication is set with hangar-agent flags (--auth-token-file), not in the fleet file",
+	"discovery":    "server discovery is not supported by Hangar: list every server under mcp_servers",
+	"headers":      "Mcp-Param-* header validation is not supported by Hangar",
+	"interceptors": "interceptors (validators) are not supported by Hangar",
+	"ui_resources": "ui:// resource policies are not supported by Hangar",
+}
+
+var disableableSections = []string{"approvals", "auth", "discovery"}
+
+var topKeys = func() []string {
+	keys := []string{"mcp_servers", "providers", "health_check", "health", "tool_access"}
+	keys = append(keys, ignoredSections...)
+	for k := range rejectedSections {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}()
+
+// fleetParse holds what the first pass learns and the second pass needs.
+type fleetParse struct {
+	fleet    *Fleet
+	defaults defaults
+	entries  map[string]int // top-level id → line of its key
+	skipped  map[string]bool
+	groups   []*groupParse
+	servers  []*serverParse
+}
+
+type defaults struct {
+	healthInterval time.Duration // from health_check.interval_s; 0: none
+	toolAccess     string
+	toolAccessSet  bool
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func (p *parser) parse(data []byte) (fleet *Fleet) {
+	if len(data) > MaxFileSize {
+		p.errorf(0, "", "file is larger than %d bytes", MaxFileSize)
+		return nil
+	}
+	root, ok := p.document(data)
+	if !ok {
+		return nil
+	}
+	fp := &fleetParse{
+		fleet:   &Fleet{Servers: map[string]*Server{}, Groups: map[string]*Group{}},
+		entries: map[string]int{},
+		skipped: map[string]bool{},
+	}
+	if root.Kind != yaml.MappingNode {
+		p.errorf(max(root.Line, 1), "", "expected a map with an mcp_servers key at the top of the file, got %s", describe(root))
+		return nil
+	}
+	top, _ := p.mapping(pair{keyN: root, val: root})
+	var servers *pair
+	var health *pair
+	for i, pr := range top {
+		switch {
+		case pr.key == "mcp_servers" || pr.key == "providers":
+			if servers != nil {
+				p.keyError(pr, "%q and %q both list servers; keep only mcp_servers (providers is its old name)", servers.key, pr.key)
+				continue
+			}
+			servers = &top[i]
+		case pr.key == "health_check" || pr.key == "health":
+			if health != nil {
+				p.keyError(pr, "%q and %q are the same section; keep one", health.key, pr.key)
+				continue
+			}
+			health = &top[i]
+			p.healthSection(pr, &fp.defaults)
+		case pr.key == "tool_access":
+			p.topToolAccess(pr, &fp.defaults)
+		case slices.Contains(ignoredSections, pr.key):
+		case rejectedSections[pr.key] != "":
+			if slices.Contains(disableableSections, pr.key) && disabled(pr.val) {
+				continue
+			}
+			p.keyError(pr, "section %q: %s; remove it", pr.key, rejectedSections[pr.key])
+		default:
+			p.keyError(pr, "unknown key %q%s; Hangar reads mcp_servers, health_check and tool_access "+
+				"and ignores MCP Hangar's process sections", pr.key, didYouMeanOnly(pr.key, topKeys))
+		}
+	}
+	if servers == nil {
+		p.errorf(root.Line, "mcp_servers", "missing: the file needs an mcp_servers map of server ids to entries")
+		return nil
+	}
+	p.servers(*servers, fp)
+	p.resolveMembers(fp)
+	return fp.fleet
+}
+
+// document decodes the single YAML document of the file and returns its
+// top-level node.
+func (p *parser) document(data []byte) (root *yaml.Node, ok bool) {
+	defer func() {
+		// The YAML library must not take the process down with a bad file.
+		if r := recover(); r != nil {
+			p.errorf(0, "", "invalid YAML: %v", r)
+			root, ok = nil, false
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.errorf(1, "mcp_servers", "missing: the file is empty; it needs an mcp_servers map of server ids to entries")
+		} else {
+			p.yamlError(err)
+		}
+		return nil, false
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		p.errorf(next.Line, "", "more than one YAML document (---): a fleet file holds one")
+		return nil, false
+	} else if !errors.Is(err, io.EOF) {
+		p.yamlError(err)
+		return nil, false
+	}
+	root = &doc
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		root = doc.Content[0]
+	}
+	if isNull(root) {
+		p.errorf(1, "mcp_servers", "missing: the file is empty; it needs an mcp_servers map of server ids to entries")
+		return nil, false
+	}
+	return root, true
+}
+
+func (p *parser) yamlError(err error) {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		msg := m[2]
+		if msg == "did not find expected key" || msg == "did not find expected '-' indicator" {
+			// The YAML library reports where the enclosing block starts,
+			// not the line that breaks it.
+			msg += " in the block that starts here (check the indentation of its lines)"
+		}
+		p.errorf(line, "", "invalid YAML: %s", msg)
+		return
+	}
+	p.errorf(0, "", "invalid YAML: %v", err)
+}
+
+// disabled reports whether a section is a map whose only setting is
+// enabled: false.
+func disabled(n *yaml.Node) bool {
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode || len(n.Content) != 2 {
+		return false
+	}
+	k, v := resolve(n.Content[0]), resolve(n.Content[1])
+	return k.Value == "enabled" && v.ShortTag() == "!!bool" && (v.Value == "false" || v.Value == "False" || v.Value == "FALSE")
+}
+
+// healthSection reads the seed's fleet-wide health_check (or health)
+// section: interval_s becomes the default health_check_interval_s.
+func (p *parser) healthSection(pr pair, d *defaults) {
+	pairs, ok := p.mapping(pr)
+	if !ok {
+		return
+	}
+	for _, f := range pairs {
+		switch f.key {
+		case "enabled":
+			if on, ok := p.boolean(f); ok && !on {
+				p.errorf(resolveLine(f), f.path, "Hangar always probes its servers; remove enabled: false")
+			}
+		case "interval_s":
+			if v, ok := p.seconds(f, false); ok {
+				d.healthInterval = v
+			}
+		default:
+			p.keyError(f, "unknown key %q%s", f.key, didYouMean(f.key, []string{"enabled", "interval_s"}))
+		}
+	}
+}
+
+// topToolAccess reads the seed's top-level tool_access.mode, the default
+// of every group's tool_access.mode.
+func (p *parser) topToolAccess(pr pair, d *defaults) {
+	pairs, ok := p.mapping(pr)
+	if !ok {
+		return
+	}
+	for _, f := range pairs {
+		if f.key != "mode" {
+			p.keyError(f, "unknown key %q%s", f.key, didYouMean(f.key, []string{"mode"}))
+			continue
+		}
+		if m, ok := p.toolAccessMode(f); ok {
+			d.toolAccess, d.toolAccessSet = m, true
+		}
+	}
+}
+
+// servers runs the first pass over mcp_servers: every entry on its own.
+func (p *parser) servers(pr pair, fp *fleetParse) {
+	entries, ok := p.mapping(pr)
+	if !ok {
+		return
+	}
+	if len(entries) == 0 {
+		p.errorf(resolveLine(pr), pr.path, "no servers: define at least one server")
+		return
+	}
+	for _, e := range entries {
+		fp.entries[e.key] = e.keyN.Line
+	}
+	for _, e := range entries {
+		if !p.checkID(e.key, e.keyN.Line, e.parent) {
+			fp.skipped[e.key] = true
+			continue
+		}
+		fp.fleet.Order = append(fp.fleet.Order, e.key)
+		p.entry(e.key, e, fp, false)
+	}
+	for _, sp := range fp.servers {
+		if !sp.intervalSet && fp.defaults.healthInterval > 0 {
+			sp.server.HealthCheckInterval = fp.defaults.healthInterval
+		}
+	}
+	for _, gp := range fp.groups {
+		if !gp.toolAccessSet && fp.defaults.toolAccessSet {
+			gp.group.ToolAccess.Mode = fp.defaults.toolAccess
+		}
+	}
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// checkID reports an id that cannot name a server: ids appear in metric
+// labels and in group__tool names, so they are kept to tool-name characters.
+func (p *parser) checkID(id string, line int, path string) bool {
+	if len(id) > 64 || !idPattern.MatchString(id) {
+		p.errorf(line, path, "invalid id %q: use at most 64 letters, digits, '_', '-' and '.', starting with a letter or digit", id)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,330 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/hangarmesh/hangar/dataplane/breaker"
+	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/dataplane/outcome"
+	"github.com/hangarmesh/hangar/dataplane/rotation"
+	"github.com/hangarmesh/hangar/dataplane/strategy"
+	"github.com/hangarmesh/hangar/internal/clock"
+)
+
+// Group routes calls over its members with a strategy, a breaker, local
+// rotation and failover inside a call.
+type Group struct {
+	cfg      *config.Group
+	members  []*groupMember // config order
+	strategy strategy.Strategy
+	breaker  *breaker.Breaker
+	budget   *budget
+	clk      clock.Clock
+	log      *slog.Logger
+	obs      Observer
+
+	mu     sync.Mutex
+	active string // the member that served the last successful call
+}
+
+// groupMember is a member as seen by one group: its passive rotation is
+// per group, since groups may set different thresholds.
+type groupMember struct {
+	*Member
+	spec config.Member
+	rot  *rotation.Tracker
+}
+
+func newGroup(cfg *config.Group, members map[string]*Member, clk clock.Clock, log *slog.Logger, obs Observer) (*Group, error) {
+	st, err := strategy.New(string(cfg.Strategy), nil)
+	if err != nil {
+		return nil, fmt.Errorf("group %s: %w", cfg.ID, err)
+	}
+	g := &Group{
+		cfg:      cfg,
+		strategy: st,
+		breaker: breaker.New(breaker.Config{
+			FailureThreshold: cfg.CircuitBreaker.FailureThreshold,
+			ResetTimeout:     cfg.CircuitBreaker.ResetTimeout,
+			ProbeCount:       cfg.CircuitBreaker.ProbeCount,
+		}, clk),
+		budget: newBudget(),
+		clk:    clk,
+		log:    log,
+		obs:    obs,
+	}
+	for _, spec := range cfg.Members {
+		m, ok := members[spec.ID]
+		if !ok {
+			return nil, fmt.Errorf("group %s: member %q is not a server of the fleet", cfg.ID, spec.ID)
+		}
+		g.members = append(g.members, &groupMember{
+			Member: m,
+			spec:   spec,
+			rot: rotation.New(rotation.Config{
+				UnhealthyThreshold: cfg.Health.UnhealthyThreshold,
+				HealthyThreshold:   cfg.Health.HealthyThreshold,
+			}, clk),
+		})
+	}
+	return g, nil
+}
+
+// ID returns the group id.
+func (g *Group) ID() string { return g.cfg.ID }
+
+// eligible returns the members a call may try, unordered (DESIGN §3.4):
+// members in global rotation and in local rotation (healthy by probes and
+// not ejected by real traffic); if none, the global rotation alone, since
+// the local view may be stale (fallback); nil if nothing is left.
+func (g *Group) eligible(global *Global) (pick []strategy.Candidate, fallback bool) {
+	var local, all []strategy.Candidate
+	for _, gm := range g.members {
+		if !global.inRotation(g.cfg.ID, gm.ID()) {
+			continue
+		}
+		if global == nil && !gm.State().Serving() {
+			continue // standalone: probes are the global view
+		}
+		c := strategy.Candidate{ID: gm.ID(), Priority: gm.spec.Priority, Weight: gm.spec.Weight, InFlight: int(gm.inFlight.Load())}
+		all = append(all, c)
+		if gm.State().Serving() && gm.rot.Eligible() {
+			local = append(local, c)
+		}
+	}
+	if len(local) > 0 {
+		return local, false
+	}
+	return all, len(all) > 0
+}
+
+// candidates returns the eligible members in the order the strategy wants
+// them tried for one call.
+func (g *Group) candidates(global *Global) (members []*groupMember, fallback bool) {
+	pick, fallback := g.eligible(global)
+	if len(pick) == 0 {
+		return nil, false
+	}
+	ordered := g.strategy.Order(pick)
+	members = make([]*groupMember, 0, len(ordered))
+	for _, c := range ordered {
+		members = append(members, g.member(c.ID))
+	}
+	return members, fallback
+}
+
+func (g *Group) member(id string) *groupMember {
+	for _, gm := range g.members {
+		if gm.ID() == id {
+			return gm
+		}
+	}
+	return nil
+}
+
+// CallOptions tune one call.
+type CallOptions struct {
+	// MaxAttempts caps the members tried (0: the group's failover.max_attempts).
+	MaxAttempts int
+}
+
+// Result is a finished call.
+type Result struct {
+	Result   *mcp.CallToolResult
+	Member   string // the member that produced Result
+	Attempts int
+}
+
+// call runs one tool call on the group.
+func (g *Group) call(ctx context.Context, global *Global, tool string, args json.RawMessage, opts CallOptions) (*Result, outcome.Class, error) {
+	if global != nil && global.BreakerOpen[g.cfg.ID] {
+		g.applyBreaker(g.breaker.ForceOpen())
+	}
+	done, trs, err := g.breaker.Allow()
+	g.applyBreaker(trs)
+	if err != nil {
+		st := g.breaker.Status()
+		return nil, outcome.ServerError, &CallError{Type: ErrCircuitOpen, Target: g.cfg.ID,
+			Msg: fmt.Sprintf("circuit breaker is open after %d consecutive failed calls; retry after %s",
+				st.ConsecutiveFailures, st.HalfOpensAt.Format("15:04:05"))}
+	}
+	res, class, err := g.attempts(ctx, global, tool, args, opts)
+	g.applyBreaker(done(!class.Failed(g.cfg.CircuitBreaker.CountToolErrors)))
+	return res, class, err
+}
+
+// attempts tries the candidates in order until one answers or the call may
+// not move on.
+func (g *Group) attempts(ctx context.Context, global *Global, tool string, args json.RawMessage, opts CallOptions) (*Result, outcome.Class, error) {
+	g.budget.call()
+	cands, fallback := g.candidates(global)
+	if len(cands) == 0 {
+		return nil, outcome.ConnectError, &CallError{Type: ErrNoAvailableMember, Target: g.cfg.ID,
+			Msg: "no member is available: every member is degraded, ejected or drained"}
+	}
+	g.noteActive(cands[0].ID())
+	maxAttempts := opts.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = g.cfg.Failover.MaxAttempts
+	}
+	var (
+		lastErr   error
+		lastClass outcome.Class
+		lastRes   *mcp.CallToolResult
+		tried     int
+		prev      string
+	)
+	for _, gm := range cands {
+		if tried >= maxAttempts || ctx.Err() != nil {
+			break
+		}
+		// In fallback every member is out of local rotation: try them
+		// anyway, without a rotation verdict (their ejection stands).
+		var admitted rotation.Call
+		if !fallback {
+			var ok bool
+			var trs []rotation.Transition
+			admitted, ok, trs = gm.rot.Begin()
+			g.applyRotation(gm, trs)
+			if !ok {
+				continue // on probation with a trial call already out
+			}
+		}
+		if tried > 0 {
+			if !g.budget.retry() {
+				gm.rot.Abandon(admitted)
+				g.log.Warn("retry_budget_exhausted", "group", g.cfg.ID, "tool", tool)
+				break
+			}
+			g.log.Info("failover", "group", g.cfg.ID, "from", prev, "to", gm.ID(), "tool", tool, "reason", string(lastClass))
+			g.obs.Failover(g.cfg.ID, prev, gm.ID(), lastClass)
+		}
+		tried++
+		res, err := g.attempt(ctx, gm, admitted, tool, args)
+		class := outcome.Classify(res, err)
+		if !class.Failed(g.cfg.CircuitBreaker.CountToolErrors) {
+			if err != nil { // the caller's error: the member answered, the call failed
+				return nil, class, &CallError{Type: errorTypeOf(class), Target: g.cfg.ID, Msg: "rejected by " + gm.ID(), Err: err}
+			}
+			return &Result{Result: res, Member: gm.ID(), Attempts: tried}, class, nil
+		}
+		lastErr, lastClass, lastRes, prev = err, class, res, gm.ID()
+		if !class.Retryable(g.safeToRepeat(gm, tool)) {
+			break
+		}
+	}
+	if lastClass == "" {
+		return nil, outcome.ConnectError, &CallError{Type: ErrNoAvailableMember, Target: g.cfg.ID,
+			Msg: "no member could take the call: members on probation are busy"}
+	}
+	if lastErr == nil {
+		// A counted tool error (count_tool_errors): the result is the answer.
+		return &Result{Result: lastRes, Member: prev, Attempts: tried}, lastClass, nil
+	}
+	return nil, lastClass, &CallError{Type: errorTypeOf(lastClass), Target: g.cfg.ID,
+		Msg: fmt.Sprintf("call failed after %d attempt(s), last on %s", tried, prev), Err: lastErr}
+}
+
+// attempt sends the call to one member and records its outcome.
+func (g *Group) attempt(ctx context.Context, gm *groupMember, admitted rotation.Call, tool string, args json.RawMessage) (*mcp.CallToolResult, error) {
+	start := g.clk.Now()
+	gm.inFlight.Add(1)
+	res, err := gm.client.CallTool(ctx, tool, args)
+	gm.inFlight.Add(-1)
+	class := outcome.Classify(res, err)
+	g.obs.Attempt(g.cfg.ID, gm.ID(), tool, class, g.clk.Now().Sub(start))
+	failed := class.Failed(g.cfg.CircuitBreaker.CountToolErrors)
+	if class == outcome.CallerError && ctx.Err() != nil {
+		gm.rot.Abandon(admitted) // the caller left: no verdict on the member
+	} else {
+		g.applyRotation(gm, gm.rot.Finish(admitted, !failed))
+	}
+	return res, err
+}
+
+// safeToRepeat reports whether tool may be sent again to another member
+// after a timeout, transport or server error: it is annotated read-only or
+// idempotent by the member, or listed in failover.retry_on.
+func (g *Group) safeToRepeat(gm *groupMember, tool string) bool {
+	if slices.Contains(g.cfg.Failover.RetryOn, tool) {
+		return true
+	}
+	t, ok := gm.client.Tool(tool)
+	return ok && t.Annotations != nil && (t.Annotations.ReadOnlyHint || t.Annotations.IdempotentHint)
+}
+
+// noteActive tracks the member a priority group serves from, logging
+// failbacks when a higher-priority member takes over again.
+func (g *Group) noteActive(first string) {
+	if g.cfg.Strategy != config.StrategyPriority {
+		return
+	}
+	g.mu.Lock()
+	prev := g.active
+	g.active = first
+	g.mu.Unlock()
+	if prev == first {
+		return
+	}
+	g.obs.ActiveMember(g.cfg.ID, first)
+	if prev == "" {
+		return
+	}
+	if g.member(first).spec.Priority < g.member(prev).spec.Priority {
+		g.log.Info("failback", "group", g.cfg.ID, "from", prev, "to", first)
+		g.obs.Failback(g.cfg.ID, prev, first)
+	} else {
+		g.log.Info("active_member_changed", "group", g.cfg.ID, "from", prev, "to", first)
+	}
+}
+
+func (g *Group) applyBreaker(trs []breaker.Transition) {
+	for _, tr := range trs {
+		switch tr.To {
+		case breaker.Open:
+			g.log.Warn("circuit_opened", "group", g.cfg.ID, "from", tr.From.String(),
+				"failure_threshold", g.cfg.CircuitBreaker.FailureThreshold)
+		case breaker.HalfOpen:
+			g.log.Info("circuit_half_open", "group", g.cfg.ID)
+		case breaker.Closed:
+			g.log.Info("circuit_closed", "group", g.cfg.ID, "from", tr.From.String())
+		}
+		g.obs.Breaker(g.cfg.ID, tr.To)
+	}
+}
+
+func (g *Group) applyRotation(gm *groupMember, trs []rotation.Transition) {
+	for _, tr := range trs {
+		in := tr.To == rotation.In
+		if in {
+			g.log.Info("member_added_to_rotation", "group", g.cfg.ID, "member", gm.ID(), "reason", tr.Reason)
+		} else if tr.To == rotation.Out {
+			g.log.Warn("member_removed_from_rotation", "group", g.cfg.ID, "member", gm.ID(), "reason", tr.Reason,
+				"consecutive_failures", gm.rot.Status().ConsecutiveFailures)
+		}
+		g.obs.Rotation(g.cfg.ID, gm.ID(), in)
+	}
+}
+
+func errorTypeOf(c outcome.Class) ErrorType {
+	switch c {
+	case outcome.ConnectError:
+		return ErrConnect
+	case outcome.Timeout:
+		return ErrTimeout
+	case outcome.ServerError:
+		return ErrServer
+	case outcome.CallerError:
+		return ErrCaller
+	case outcome.ToolError:
+		return ErrToolError
+	}
+	return ErrTransport
+}

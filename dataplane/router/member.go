@@ -1,0 +1,168 @@
+package router
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/dataplane/health"
+	"github.com/hangarmesh/hangar/dataplane/upstream"
+	"github.com/hangarmesh/hangar/internal/clock"
+)
+
+// probeTimeout bounds one active health check (DESIGN §3.4).
+const probeTimeout = 5 * time.Second
+
+// Member is one upstream server of the fleet with its connection and its
+// active health state. Groups share Members.
+type Member struct {
+	cfg    *config.Server
+	client *upstream.Client
+	health *health.Tracker
+	clk    clock.Clock
+	log    *slog.Logger
+	obs    Observer
+
+	inFlight atomic.Int64
+	// probing is cleared while the control plane assigns this member's
+	// probes to other agents (issue: control plane). Standalone: always set.
+	probing atomic.Bool
+}
+
+func newMember(cfg *config.Server, clk clock.Clock, log *slog.Logger, obs Observer) (*Member, error) {
+	m := &Member{cfg: cfg, clk: clk, log: log, obs: obs}
+	m.health = health.New(health.Config{
+		Interval:               cfg.HealthCheckInterval,
+		MaxConsecutiveFailures: cfg.MaxConsecutiveFailures,
+	}, clk)
+	var err error
+	m.client, err = upstream.New(cfg, upstream.Options{
+		Clock:  clk,
+		Logger: log,
+		OnSessionChange: func(open bool) {
+			if open {
+				m.applyHealth(m.health.Initialized())
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.probing.Store(true)
+	return m, nil
+}
+
+// ID returns the member's server id.
+func (m *Member) ID() string { return m.cfg.ID }
+
+// State returns the member's health state.
+func (m *Member) State() health.State { return m.health.State() }
+
+// run probes the member until ctx ends. The first probe runs at once, so
+// members are READY (and their tools known) soon after start.
+func (m *Member) run(ctx context.Context) {
+	m.obs.MemberState(m.cfg.ID, m.health.State())
+	delay := time.Duration(0)
+	for {
+		if delay > 0 {
+			t := m.clk.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		m.reapIdle()
+		if m.shouldProbe() {
+			m.probe(ctx)
+		}
+		delay = m.health.NextProbe(rand.Float64)
+	}
+}
+
+// shouldProbe: a subprocess member is probed only while its child runs (a
+// probe must not start or keep alive an idle child); remote members always.
+func (m *Member) shouldProbe() bool {
+	if !m.probing.Load() {
+		return false
+	}
+	if m.cfg.Mode == config.ModeSubprocess {
+		return m.client.Connected()
+	}
+	return true
+}
+
+// reapIdle stops a subprocess child that has been idle for idle_ttl_s.
+func (m *Member) reapIdle() {
+	if m.cfg.Mode != config.ModeSubprocess || m.cfg.IdleTTL <= 0 {
+		return
+	}
+	if idle := m.client.IdleFor(); idle >= m.cfg.IdleTTL && m.inFlight.Load() == 0 {
+		m.client.Reset()
+		m.log.Info("mcp_server_stopped", "mcp_server", m.cfg.ID, "reason", "idle", "idle_s", idle.Seconds())
+		m.applyHealth(m.health.Stopped())
+	}
+}
+
+// probe runs one active health check: tools/list within probeTimeout.
+func (m *Member) probe(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	start := m.clk.Now()
+	_, err := m.client.ListTools(pctx)
+	if ctx.Err() != nil {
+		return // shutting down: not a verdict on the member
+	}
+	m.obs.Probe(m.cfg.ID, err == nil, m.clk.Now().Sub(start))
+	if err != nil {
+		n, tr := m.health.ProbeFailed(err.Error())
+		m.log.Warn("health_check_failed", "mcp_server", m.cfg.ID, "consecutive_failures", n, "error", err.Error())
+		m.applyHealth(tr)
+		return
+	}
+	tr := m.health.ProbePassed()
+	m.applyHealth(tr)
+	if len(tr) > 0 && tr[0].To == health.Initializing {
+		// Back from DEGRADED: start over with a fresh session.
+		m.client.Reset()
+		if _, err := m.client.ListTools(pctx); err != nil {
+			n, tr := m.health.ProbeFailed(err.Error())
+			m.log.Warn("health_check_failed", "mcp_server", m.cfg.ID, "consecutive_failures", n, "error", err.Error())
+			m.applyHealth(tr)
+			return
+		}
+		m.applyHealth(m.health.Initialized())
+	}
+}
+
+// applyHealth logs and reports health transitions.
+func (m *Member) applyHealth(trs []health.Transition) {
+	for _, tr := range trs {
+		switch tr.To {
+		case health.Degraded:
+			m.log.Warn("mcp_server_degraded", "mcp_server", m.cfg.ID, "from", tr.From.String(),
+				"consecutive_failures", m.health.Status().ConsecutiveFailures)
+		case health.Ready:
+			if tr.From == health.Initializing || tr.From == health.Degraded {
+				m.log.Info("mcp_server_recovered", "mcp_server", m.cfg.ID, "from", tr.From.String())
+			} else {
+				m.log.Info("mcp_server_ready", "mcp_server", m.cfg.ID, "from", tr.From.String())
+			}
+		default:
+			m.log.Info("mcp_server_state_changed", "mcp_server", m.cfg.ID, "from", tr.From.String(), "to", tr.To.String())
+		}
+		m.obs.MemberState(m.cfg.ID, tr.To)
+	}
+}
+
+// Tools returns the member's tools from its last tools/list, by name.
+func (m *Member) Tools() []*mcp.Tool { return m.client.Tools() }

@@ -1,0 +1,68 @@
+// Package layering holds the test that keeps the planes apart (DESIGN §1):
+// the data plane never imports the control plane or etcd, and the CLI
+// imports neither plane. The planes meet only at the contract in proto/.
+package layering
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/hangarmesh/hangar/"
+
+func TestLayering(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list over the module")
+	}
+	rules := []struct {
+		pattern   string   // the packages checked
+		forbidden []string // import path prefixes none of them may depend on
+	}{
+		{module + "dataplane/...", []string{module + "controlplane", module + "cli", "go.etcd.io/"}},
+		{module + "cli/...", []string{module + "controlplane", module + "dataplane"}},
+	}
+	for _, r := range rules {
+		t.Run(r.pattern, func(t *testing.T) {
+			for pkg, deps := range depsOf(t, r.pattern) {
+				for _, d := range deps {
+					for _, f := range r.forbidden {
+						if strings.HasPrefix(d, f) {
+							t.Errorf("%s depends on %s: the planes may meet only through proto/", pkg, d)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// depsOf returns, for each package matching pattern, its transitive deps.
+func depsOf(t *testing.T, pattern string) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, pattern).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pattern, err, out)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(line, "go: warning") {
+			continue
+		}
+		deps[f[0]] = f[1:]
+	}
+	return deps
+}
+
+// TestLayeringSeesDataplane proves the check has something to check: a dataplane
+// package must have deps listed, or the rule above would pass vacuously.
+func TestLayeringSeesDataplane(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list over the module")
+	}
+	deps := depsOf(t, module+"dataplane/...")
+	if len(deps[module+"dataplane/router"]) == 0 {
+		t.Fatalf("go list found no deps for dataplane/router; the layering check would pass vacuously: %v", deps)
+	}
+}
