@@ -10,9 +10,9 @@ PKGS := ./...
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-build: ## Build hangar-agent and mcp-math into bin/
+build: ## Build hangar-agent, mcp-math and hangar-bench into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./e2e/cmd/mcp-math
+	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo
 
 test: ## Run every test (unit, integration, end to end) with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -21,10 +21,10 @@ test-unit: ## Run the unit tests only (no processes started)
 	$(GO) test -race -count=1 -short $(PKGS)
 
 demo: build ## Run the failover demo: two mcp-math upstreams, an agent, a primary killed and restarted
-	@bash e2e/demo/demo.sh
+	@$(BIN)/hangar-demo -bin $(BIN)
 
-bench: build ## Run the benchmarks and print the report
-	$(GO) run ./e2e/cmd/hangar-bench -bin $(BIN)
+bench: build ## Run the benchmarks, print the report, write .bench/report.json (BENCH_FLAGS=-quick for a short run)
+	$(BIN)/hangar-bench -bin $(BIN) $(BENCH_FLAGS)
 
 lint: ## go vet, gofmt and go mod tidy checks
 	$(GO) vet $(PKGS)

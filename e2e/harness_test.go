@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,11 +200,18 @@ func (a *Agent) Connect() *mcp.ClientSession {
 	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: a.URL(), DisableStandaloneSSE: true}, nil)
+	// An own transport, so that cleanup can close its unused connections:
+	// the agent's graceful shutdown waits up to 5 s for a connection that
+	// never sent a request (net/http's rule for StateNew connections).
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: a.URL(), HTTPClient: hc, DisableStandaloneSSE: true}, nil)
 	if err != nil {
 		a.t.Fatalf("connect to the agent: %v", err)
 	}
-	a.t.Cleanup(func() { _ = cs.Close() })
+	a.t.Cleanup(func() {
+		_ = cs.Close()
+		hc.CloseIdleConnections()
+	})
 	return cs
 }
 

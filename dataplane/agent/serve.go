@@ -90,7 +90,7 @@ func serveHTTP(ctx context.Context, s Settings, gw *gateway.Gateway, met *metric
 	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return gw.Server() },
 		&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: 4 << 20})
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", requireToken(token, http.NewCrossOriginProtection().Handler(mcpHandler)))
+	mux.Handle("/mcp", requireToken(token, http.NewCrossOriginProtection().Handler(gw.HTTPHandler(mcpHandler))))
 	mux.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -34,7 +35,17 @@ type Gateway struct {
 
 	mu        sync.Mutex
 	frontDoor map[string]frontTool // exposed name → target
+
+	// discovered is set once the front-door members' first tool lists are
+	// in (or discoveryWait passed); until then tools/list and tools/call
+	// wait for them, so a client that lists tools right after starting the
+	// agent sees the groups' tools.
+	discovered atomic.Bool
 }
+
+// discoveryWait bounds how long the first tools/list or tools/call waits for
+// the front-door members' first probes (a probe's own timeout).
+const discoveryWait = 5 * time.Second
 
 type frontTool struct {
 	group, tool string
@@ -52,7 +63,67 @@ func New(r *router.Router, log *slog.Logger) *Gateway {
 			"Use hangar_list to see servers and groups, hangar_call to call their tools.",
 	})
 	g.addManagementTools()
+	g.discovered.Store(!g.anyFrontDoor())
+	g.server.AddReceivingMiddleware(g.awaitDiscovery)
 	return g
+}
+
+// awaitDiscovery holds the first tools/list and tools/call until the
+// front-door tools are known (see discovered).
+func (g *Gateway) awaitDiscovery(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if !g.discovered.Load() && (method == "tools/list" || method == "tools/call" && !isManagementCall(req)) {
+			settled := g.waitFirstProbes(ctx)
+			g.SyncTools()
+			if settled {
+				g.discovered.Store(true)
+			}
+		}
+		return next(ctx, method, req)
+	}
+}
+
+func isManagementCall(req mcp.Request) bool {
+	r, ok := req.(*mcp.CallToolRequest)
+	return ok && r.Params != nil && slices.Contains(managementTools, r.Params.Name)
+}
+
+// waitFirstProbes waits, at most discoveryWait, until every remote member of
+// a front_door group has listed its tools or failed its first probe.
+// Subprocess members are not waited for: no probe starts an idle child.
+// It returns false if ctx ended first.
+func (g *Gateway) waitFirstProbes(ctx context.Context) bool {
+	wctx, cancel := context.WithTimeout(ctx, discoveryWait)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !g.firstProbesDone() {
+		select {
+		case <-wctx.Done():
+			return ctx.Err() == nil
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+func (g *Gateway) firstProbesDone() bool {
+	fleet := g.router.Fleet()
+	for _, gr := range fleet.Groups {
+		if gr.ToolAccess.Mode != "front_door" {
+			continue
+		}
+		for _, spec := range gr.Members {
+			m, ok := g.router.Member(spec.ID)
+			if !ok || fleet.Servers[spec.ID].Mode != config.ModeRemote || m.Tools() != nil {
+				continue
+			}
+			if m.Status().LastCheck == nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Server returns the MCP server, for a transport to run.
@@ -172,10 +243,10 @@ func byPriority(ms []config.Member) []config.Member {
 func (g *Gateway) callFrontDoor(ctx context.Context, t frontTool, args json.RawMessage) (*mcp.CallToolResult, error) {
 	res, err := g.router.Call(ctx, t.group, t.tool, args, router.CallOptions{})
 	if err != nil {
-		return &mcp.CallToolResult{
-			IsError: true,
-			Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("%s: %v", router.TypeOf(err), err)}},
-		}, nil
+		if rpcErr, ok := callerError(err); ok {
+			return nil, rpcErr
+		}
+		return failedResult(err), nil
 	}
 	return res.Result, nil
 }

@@ -35,6 +35,10 @@ var (
  "required":["calls"]}`)
 )
 
+// managementTools are the tools every agent offers besides the front door's.
+var managementTools = []string{"hangar_call", "hangar_list", "hangar_status", "hangar_details",
+	"hangar_tools", "hangar_health", "hangar_group_list"}
+
 func readOnly() *mcp.ToolAnnotations {
 	return &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hangarmesh/hangar/dataplane/outcome"
 	"github.com/hangarmesh/hangar/dataplane/rotation"
 	"github.com/hangarmesh/hangar/dataplane/strategy"
+	"github.com/hangarmesh/hangar/dataplane/upstream"
 	"github.com/hangarmesh/hangar/internal/clock"
 )
 
@@ -135,15 +136,39 @@ type CallOptions struct {
 	MaxAttempts int
 }
 
-// Result is a finished call.
+// Result is a finished call: Result for Call, Reply for Forward.
 type Result struct {
 	Result   *mcp.CallToolResult
-	Member   string // the member that produced Result
+	Reply    *upstream.Reply
+	Member   string // the member that answered
 	Attempts int
 }
 
+// request is what a call sends to each member it tries: decoded arguments
+// through the SDK client (Call), or raw tools/call params forwarded as
+// bytes (Forward).
+type request struct {
+	tool   string
+	args   json.RawMessage
+	params json.RawMessage
+	raw    bool
+}
+
+// send makes one attempt on a member and classifies it.
+func (q request) send(ctx context.Context, c *upstream.Client) (*Result, outcome.Class, error) {
+	if q.raw {
+		reply, err := c.Forward(ctx, q.tool, q.params)
+		if err != nil {
+			return nil, outcome.Classify(nil, err), err
+		}
+		return &Result{Reply: reply}, outcome.Classify(&mcp.CallToolResult{IsError: reply.IsError}, nil), nil
+	}
+	res, err := c.CallTool(ctx, q.tool, q.args)
+	return &Result{Result: res}, outcome.Classify(res, err), err
+}
+
 // call runs one tool call on the group.
-func (g *Group) call(ctx context.Context, global *Global, tool string, args json.RawMessage, opts CallOptions) (*Result, outcome.Class, error) {
+func (g *Group) call(ctx context.Context, global *Global, q request, opts CallOptions) (*Result, outcome.Class, error) {
 	if global != nil && global.BreakerOpen[g.cfg.ID] {
 		g.applyBreaker(g.breaker.ForceOpen())
 	}
@@ -155,21 +180,20 @@ func (g *Group) call(ctx context.Context, global *Global, tool string, args json
 			Msg: fmt.Sprintf("circuit breaker is open after %d consecutive failed calls; retry after %s",
 				st.ConsecutiveFailures, st.HalfOpensAt.Format("15:04:05"))}
 	}
-	res, class, err := g.attempts(ctx, global, tool, args, opts)
+	res, class, err := g.attempts(ctx, global, q, opts)
 	g.applyBreaker(done(!class.Failed(g.cfg.CircuitBreaker.CountToolErrors)))
 	return res, class, err
 }
 
 // attempts tries the candidates in order until one answers or the call may
 // not move on.
-func (g *Group) attempts(ctx context.Context, global *Global, tool string, args json.RawMessage, opts CallOptions) (*Result, outcome.Class, error) {
+func (g *Group) attempts(ctx context.Context, global *Global, q request, opts CallOptions) (*Result, outcome.Class, error) {
 	g.budget.call()
 	cands, fallback := g.candidates(global)
 	if len(cands) == 0 {
 		return nil, outcome.ConnectError, &CallError{Type: ErrNoAvailableMember, Target: g.cfg.ID,
 			Msg: "no member is available: every member is degraded, ejected or drained"}
 	}
-	g.noteActive(cands[0].ID())
 	maxAttempts := opts.MaxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = g.cfg.Failover.MaxAttempts
@@ -177,7 +201,7 @@ func (g *Group) attempts(ctx context.Context, global *Global, tool string, args 
 	var (
 		lastErr   error
 		lastClass outcome.Class
-		lastRes   *mcp.CallToolResult
+		lastRes   *Result
 		tried     int
 		prev      string
 	)
@@ -200,23 +224,24 @@ func (g *Group) attempts(ctx context.Context, global *Global, tool string, args 
 		if tried > 0 {
 			if !g.budget.retry() {
 				gm.rot.Abandon(admitted)
-				g.log.Warn("retry_budget_exhausted", "group", g.cfg.ID, "tool", tool)
+				g.log.Warn("retry_budget_exhausted", "group", g.cfg.ID, "tool", q.tool)
 				break
 			}
-			g.log.Info("failover", "group", g.cfg.ID, "from", prev, "to", gm.ID(), "tool", tool, "reason", string(lastClass))
+			g.log.Info("failover", "group", g.cfg.ID, "from", prev, "to", gm.ID(), "tool", q.tool, "reason", string(lastClass))
 			g.obs.Failover(g.cfg.ID, prev, gm.ID(), lastClass)
 		}
 		tried++
-		res, err := g.attempt(ctx, gm, admitted, tool, args)
-		class := outcome.Classify(res, err)
+		res, class, err := g.attempt(ctx, gm, admitted, q)
 		if !class.Failed(g.cfg.CircuitBreaker.CountToolErrors) {
 			if err != nil { // the caller's error: the member answered, the call failed
 				return nil, class, &CallError{Type: errorTypeOf(class), Target: g.cfg.ID, Msg: "rejected by " + gm.ID(), Err: err}
 			}
-			return &Result{Result: res, Member: gm.ID(), Attempts: tried}, class, nil
+			res.Member, res.Attempts = gm.ID(), tried
+			g.served(gm)
+			return res, class, nil
 		}
 		lastErr, lastClass, lastRes, prev = err, class, res, gm.ID()
-		if !class.Retryable(g.safeToRepeat(gm, tool)) {
+		if !class.Retryable(g.safeToRepeat(gm, q.tool)) {
 			break
 		}
 	}
@@ -226,27 +251,27 @@ func (g *Group) attempts(ctx context.Context, global *Global, tool string, args 
 	}
 	if lastErr == nil {
 		// A counted tool error (count_tool_errors): the result is the answer.
-		return &Result{Result: lastRes, Member: prev, Attempts: tried}, lastClass, nil
+		lastRes.Member, lastRes.Attempts = prev, tried
+		return lastRes, lastClass, nil
 	}
 	return nil, lastClass, &CallError{Type: errorTypeOf(lastClass), Target: g.cfg.ID,
 		Msg: fmt.Sprintf("call failed after %d attempt(s), last on %s", tried, prev), Err: lastErr}
 }
 
 // attempt sends the call to one member and records its outcome.
-func (g *Group) attempt(ctx context.Context, gm *groupMember, admitted rotation.Call, tool string, args json.RawMessage) (*mcp.CallToolResult, error) {
+func (g *Group) attempt(ctx context.Context, gm *groupMember, admitted rotation.Call, q request) (*Result, outcome.Class, error) {
 	start := g.clk.Now()
 	gm.inFlight.Add(1)
-	res, err := gm.client.CallTool(ctx, tool, args)
+	res, class, err := q.send(ctx, gm.client)
 	gm.inFlight.Add(-1)
-	class := outcome.Classify(res, err)
-	g.obs.Attempt(g.cfg.ID, gm.ID(), tool, class, g.clk.Now().Sub(start))
+	g.obs.Attempt(g.cfg.ID, gm.ID(), q.tool, class, g.clk.Now().Sub(start))
 	failed := class.Failed(g.cfg.CircuitBreaker.CountToolErrors)
 	if class == outcome.CallerError && ctx.Err() != nil {
 		gm.rot.Abandon(admitted) // the caller left: no verdict on the member
 	} else {
 		g.applyRotation(gm, gm.rot.Finish(admitted, !failed))
 	}
-	return res, err
+	return res, class, err
 }
 
 // safeToRepeat reports whether tool may be sent again to another member
@@ -260,28 +285,29 @@ func (g *Group) safeToRepeat(gm *groupMember, tool string) bool {
 	return ok && t.Annotations != nil && (t.Annotations.ReadOnlyHint || t.Annotations.IdempotentHint)
 }
 
-// noteActive tracks the member a priority group serves from, logging
-// failbacks when a higher-priority member takes over again.
-func (g *Group) noteActive(first string) {
+// served tracks the member a priority group serves from: the member that
+// answered the last successful call. A change to a higher-priority member
+// is a failback; to a lower one, a move to the backup.
+func (g *Group) served(gm *groupMember) {
 	if g.cfg.Strategy != config.StrategyPriority {
 		return
 	}
 	g.mu.Lock()
 	prev := g.active
-	g.active = first
+	g.active = gm.ID()
 	g.mu.Unlock()
-	if prev == first {
+	if prev == gm.ID() {
 		return
 	}
-	g.obs.ActiveMember(g.cfg.ID, first)
+	g.obs.ActiveMember(g.cfg.ID, gm.ID())
 	if prev == "" {
 		return
 	}
-	if g.member(first).spec.Priority < g.member(prev).spec.Priority {
-		g.log.Info("failback", "group", g.cfg.ID, "from", prev, "to", first)
-		g.obs.Failback(g.cfg.ID, prev, first)
+	if gm.spec.Priority < g.member(prev).spec.Priority {
+		g.log.Info("failback", "group", g.cfg.ID, "from", prev, "to", gm.ID())
+		g.obs.Failback(g.cfg.ID, prev, gm.ID())
 	} else {
-		g.log.Info("active_member_changed", "group", g.cfg.ID, "from", prev, "to", first)
+		g.log.Info("active_member_changed", "group", g.cfg.ID, "from", prev, "to", gm.ID())
 	}
 }
 

@@ -105,18 +105,31 @@ func (r *Router) Run(ctx context.Context) error {
 // SetGlobal installs the control plane's view; nil returns to standalone.
 func (r *Router) SetGlobal(g *Global) { r.global.Store(g) }
 
-// Call calls tool on target, a server or a group id. The returned error is a
-// *CallError for every failure; a tool's own error (isError) is a result.
+// Call calls tool on target, a server or a group id, with the raw JSON
+// arguments. The returned error is a *CallError for every failure; a tool's
+// own error (isError) is a result.
 func (r *Router) Call(ctx context.Context, target, tool string, args json.RawMessage, opts CallOptions) (*Result, error) {
+	return r.route(ctx, target, request{tool: tool, args: args}, opts)
+}
+
+// Forward is Call for a front door that has the raw params of a tools/call
+// (name, arguments, _meta): they reach the member as bytes where the
+// member's session allows it, and the result comes back as Result.Reply,
+// undecoded. tool replaces the params' name.
+func (r *Router) Forward(ctx context.Context, target, tool string, params json.RawMessage, opts CallOptions) (*Result, error) {
+	return r.route(ctx, target, request{tool: tool, params: params, raw: true}, opts)
+}
+
+func (r *Router) route(ctx context.Context, target string, q request, opts CallOptions) (*Result, error) {
 	start := r.clk.Now()
-	res, class, err := r.call(ctx, target, tool, args, opts)
-	r.obs.Call(target, tool, class, TypeOf(err), r.clk.Now().Sub(start))
+	res, class, err := r.dispatch(ctx, target, q, opts)
+	r.obs.Call(target, q.tool, class, TypeOf(err), r.clk.Now().Sub(start))
 	return res, err
 }
 
-func (r *Router) call(ctx context.Context, target, tool string, args json.RawMessage, opts CallOptions) (*Result, outcome.Class, error) {
+func (r *Router) dispatch(ctx context.Context, target string, q request, opts CallOptions) (*Result, outcome.Class, error) {
 	if g, ok := r.groups[target]; ok {
-		return g.call(ctx, r.global.Load(), tool, args, opts)
+		return g.call(ctx, r.global.Load(), q, opts)
 	}
 	m, ok := r.members[target]
 	if !ok {
@@ -125,14 +138,14 @@ func (r *Router) call(ctx context.Context, target, tool string, args json.RawMes
 	}
 	start := r.clk.Now()
 	m.inFlight.Add(1)
-	res, err := m.client.CallTool(ctx, tool, args)
+	res, class, err := q.send(ctx, m.client)
 	m.inFlight.Add(-1)
-	class := outcome.Classify(res, err)
-	r.obs.Attempt("", m.ID(), tool, class, r.clk.Now().Sub(start))
+	r.obs.Attempt("", m.ID(), q.tool, class, r.clk.Now().Sub(start))
 	if err != nil {
 		return nil, class, &CallError{Type: errorTypeOf(class), Target: target, Msg: "call failed", Err: err}
 	}
-	return &Result{Result: res, Member: m.ID(), Attempts: 1}, class, nil
+	res.Member, res.Attempts = m.ID(), 1
+	return res, class, nil
 }
 
 // Member returns a member by server id.

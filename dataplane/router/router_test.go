@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -211,16 +212,28 @@ func TestRetryOnlySafeTools(t *testing.T) {
 }
 
 func TestConnectErrorAlwaysFailsOver(t *testing.T) {
-	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, _ := startRouter(t, fleet(config.StrategyPriority, nil, primary, backup))
-	primary.http.CloseClientConnections()
-	primary.http.Close() // refused from now on
+	backup := newUpstream(t, "backup")
+	f := fleet(config.StrategyPriority, nil, backup)
+	// The primary's address refuses connections from the start (one failed
+	// probe of three leaves it a candidate).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + ln.Addr().String() + "/mcp"
+	ln.Close()
+	f.Servers["primary"] = &config.Server{ID: "primary", Mode: config.ModeRemote, Endpoint: refused,
+		HealthCheckInterval: 30 * time.Second, MaxConsecutiveFailures: 3,
+		HTTP: config.HTTPConfig{ConnectTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second}}
+	g := f.Groups["grp"]
+	g.Members = []config.Member{{ID: "primary", Priority: 1, Weight: 1}, {ID: "backup", Priority: 2, Weight: 1}}
+	r, _ := startRouter(t, f)
 	// append is not idempotent, but a refused connection never delivered it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := r.Call(ctx, "grp", "append", json.RawMessage(`{"text":"x"}`), CallOptions{})
-	if err != nil || res.Member != "backup" {
-		t.Fatalf("got %+v, %v; want the backup after a connect error", res, err)
+	if err != nil || res.Member != "backup" || res.Attempts != 2 {
+		t.Fatalf("got %+v, %v; want the backup on the second attempt after a connect error", res, err)
 	}
 }
 

@@ -180,4 +180,3 @@ func ParseToolList(s string) []string {
 	}
 	return names
 }
-

@@ -107,24 +107,55 @@ func callAsync(ctx context.Context, cs *mcp.ClientSession, tool string) <-chan c
 }
 
 func TestHangUntilClientGivesUp(t *testing.T) {
+	for _, stateless := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stateful", true: "stateless"}[stateless], func(t *testing.T) {
+			f := start(t, mathserver.Options{Stateless: stateless})
+			setFaults(t, f.srv, mathserver.Faults{Hang: true})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := callAsync(ctx, f.session, "add")
+			waitCalls(t, f, 1)
+			if _, err := f.session.ListTools(t.Context(), nil); err != nil {
+				t.Fatalf("tools/list during a hung call: %v", err)
+			}
+			select {
+			case r := <-done:
+				t.Fatalf("hung call answered: %+v, %v", r.res, r.err)
+			default:
+			}
+			cancel()
+			if r := <-done; !errors.Is(r.err, context.Canceled) {
+				t.Errorf("hung call after cancel = %+v, %v; want context.Canceled", r.res, r.err)
+			}
+		})
+	}
+}
+
+// The SDK deletes a session only once its calls have returned, and a
+// client's notifications/cancelled is best effort: a DELETE must release
+// the calls hung on its session, or the client closing it waits forever.
+func TestHangEndsWithSessionDelete(t *testing.T) {
 	f := start(t, mathserver.Options{})
 	setFaults(t, f.srv, mathserver.Faults{Hang: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := callAsync(ctx, f.session, "add")
 	waitCalls(t, f, 1)
-	if _, err := f.session.ListTools(t.Context(), nil); err != nil {
-		t.Fatalf("tools/list during a hung call: %v", err)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodDelete, f.url+mathserver.MCPPath, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	select {
-	case r := <-done:
-		t.Fatalf("hung call answered: %+v, %v", r.res, r.err)
-	default:
+	req.Header.Set("Mcp-Session-Id", f.session.ID())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("DELETE session during a hung call: %s, want 204", resp.Status)
 	}
 	cancel()
-	if r := <-done; !errors.Is(r.err, context.Canceled) {
-		t.Errorf("hung call after cancel = %+v, %v; want context.Canceled", r.res, r.err)
-	}
+	<-done
 }
 
 func TestHangClearedAtRunTime(t *testing.T) {

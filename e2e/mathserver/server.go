@@ -2,6 +2,7 @@ package mathserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -57,8 +58,9 @@ type Server struct {
 	handler http.Handler
 
 	mu       sync.Mutex
-	faults   Faults // normalized
-	release  chan struct{}
+	faults   Faults        // normalized
+	release  chan struct{} // closed to release every hung call
+	holds    map[string]*hold
 	closed   bool
 	rng      *rand.Rand
 	stats    Stats
@@ -79,6 +81,7 @@ func New(opts Options) *Server {
 		name:    name,
 		faults:  Faults{}.normalized(),
 		release: make(chan struct{}),
+		holds:   map[string]*hold{},
 		rng:     rand.New(rand.NewPCG(seed, seed)),
 		stats:   Stats{Name: name, Calls: map[string]int64{}},
 	}
@@ -93,7 +96,7 @@ func New(opts Options) *Server {
 			PropagateRequestCancellation: true,
 		})
 	mux := http.NewServeMux()
-	mux.Handle(MCPPath, mcpHandler)
+	mux.Handle(MCPPath, s.releaseOnDelete(mcpHandler))
 	s.registerAdmin(mux)
 	s.handler = mux
 	return s
@@ -189,12 +192,9 @@ func (s *Server) call(ctx context.Context, method string, req mcp.Request, next 
 	if p, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok && p != nil {
 		tool = p.Name
 	}
-	hang, release := s.recordCall(tool)
-	if hang {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-release:
+	if hang, release := s.recordCall(tool); hang {
+		if err := s.hang(ctx, req.GetSession().ID(), release); err != nil {
+			return nil, err
 		}
 	}
 	if d := s.Faults().Latency; d > 0 {
@@ -218,6 +218,72 @@ func (s *Server) call(ctx context.Context, method string, req mcp.Request, next 
 	default:
 		return nil, internalError(fmt.Sprintf("mcp-math: injected fault: tools/call %q failed", tool))
 	}
+}
+
+// hang blocks until ctx ends, release is closed or the client deletes the
+// session. The SDK closes a session only once its calls have returned, so
+// without the last case a client that closes its session while a call hangs
+// (its notifications/cancelled is best effort) would wait forever.
+func (s *Server) hang(ctx context.Context, sessionID string, release <-chan struct{}) error {
+	gone, done := s.holdSession(sessionID)
+	defer done()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-gone:
+		return errSessionClosed
+	case <-release:
+		return nil
+	}
+}
+
+var errSessionClosed = errors.New("mathserver: session closed")
+
+// hold tracks the calls hung on one session.
+type hold struct {
+	gone    chan struct{} // closed when the session is deleted
+	waiters int
+}
+
+// holdSession registers a call hung on session id. It returns a channel
+// closed when the client deletes the session and a func to call when the
+// call stops waiting. A call without a session (stateless) is never released
+// this way: its context ends with its HTTP request.
+func (s *Server) holdSession(id string) (gone <-chan struct{}, done func()) {
+	if id == "" {
+		return nil, func() {}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.holds[id]
+	if h == nil {
+		h = &hold{gone: make(chan struct{})}
+		s.holds[id] = h
+	}
+	h.waiters++
+	return h.gone, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if h.waiters--; h.waiters == 0 && s.holds[id] == h {
+			delete(s.holds, id)
+		}
+	}
+}
+
+// releaseOnDelete releases the calls hung on a session before the SDK
+// handles the client's DELETE of that session.
+func (s *Server) releaseOnDelete(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get("Mcp-Session-Id"); r.Method == http.MethodDelete && id != "" {
+			s.mu.Lock()
+			if h := s.holds[id]; h != nil {
+				close(h.gone)
+				delete(s.holds, id)
+			}
+			s.mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // recordList counts a tools/list request and reports whether it must fail.

@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/e2e/mathserver"
+)
+
+// The front door's cost per tools/call next to a plain reverse proxy's, in
+// one process: run with -bench Path -benchmem (and -cpuprofile to see where
+// the time goes). make bench measures the same with separate processes.
+
+func benchClient(b *testing.B, url string) *mcp.ClientSession {
+	c := mcp.NewClient(&mcp.Implementation{Name: "bench"}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+func runCalls(b *testing.B, cs *mcp.ClientSession) {
+	ctx := context.Background()
+	args := map[string]any{"a": 1, "b": 2}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "add", Arguments: args})
+		if err != nil || res.IsError {
+			b.Fatal(err, res)
+		}
+	}
+}
+
+func upstreamServer(b *testing.B) *httptest.Server {
+	s := mathserver.New(mathserver.Options{Name: "m"})
+	h := httptest.NewServer(s.Handler())
+	b.Cleanup(func() { s.Close(); h.Close() })
+	return h
+}
+
+func BenchmarkPathDirect(b *testing.B) {
+	up := upstreamServer(b)
+	runCalls(b, benchClient(b, up.URL+"/mcp"))
+}
+
+func BenchmarkPathReverseProxy(b *testing.B) {
+	up := upstreamServer(b)
+	target, _ := url.Parse(up.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(rp)
+	b.Cleanup(front.Close)
+	runCalls(b, benchClient(b, front.URL+"/mcp"))
+}
+
+func BenchmarkPathFrontDoor(b *testing.B) {
+	up := upstreamServer(b)
+	f := &config.Fleet{
+		Servers: map[string]*config.Server{"m": {ID: "m", Mode: config.ModeRemote, Endpoint: up.URL + "/mcp",
+			HealthCheckInterval: time.Hour, MaxConsecutiveFailures: 3,
+			HTTP: config.HTTPConfig{ConnectTimeout: time.Second, ReadTimeout: 10 * time.Second}}},
+		Groups: map[string]*config.Group{"g": {ID: "g", Strategy: config.StrategyPriority, MinHealthy: 1,
+			Members:        []config.Member{{ID: "m", Priority: 1, Weight: 1}},
+			Health:         config.GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1},
+			CircuitBreaker: config.CircuitBreaker{FailureThreshold: 10, ResetTimeout: time.Minute, ProbeCount: 1},
+			Failover:       config.Failover{MaxAttempts: 2},
+			ToolAccess:     config.ToolAccess{Mode: "front_door"}}},
+		Order: []string{"m", "g"},
+	}
+	r, err := router.New(f, router.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	gw := New(r, nil)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		gw.SyncTools()
+		if _, ok := gw.frontDoorTool("add"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("front-door tools never appeared")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return gw.Server() }, nil)
+	front := httptest.NewServer(gw.HTTPHandler(sdk))
+	b.Cleanup(front.Close)
+	runCalls(b, benchClient(b, front.URL+"/mcp"))
+}

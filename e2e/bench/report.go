@@ -1,0 +1,172 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"text/tabwriter"
+	"time"
+)
+
+// ratioGoal is the most the agent's front door may add to a call, as a
+// multiple of what a plain reverse proxy adds.
+const ratioGoal = 1.5
+
+// report is the whole result of a run, as written to -json.
+type report struct {
+	Time         string          `json:"time"`
+	CPUs         int             `json:"cpus"`
+	LoadAvgStart float64         `json:"loadavg_1m_start"`
+	LoadAvgEnd   float64         `json:"loadavg_1m_end"`
+	Settings     settings        `json:"settings"`
+	Paths        []pathReport    `json:"paths"`
+	FrontDoor    ratioReport     `json:"front_door_vs_reverse_proxy"`
+	HangarCall   ratioReport     `json:"hangar_call_vs_reverse_proxy"`
+	Failover     *failoverReport `json:"failover,omitempty"`
+	Agent        agentMemory     `json:"agent_memory"`
+}
+
+type settings struct {
+	Calls     int     `json:"calls"`
+	Warmup    int     `json:"warmup"`
+	Rounds    int     `json:"rounds"`
+	Clients   int     `json:"clients"`
+	DurationS float64 `json:"duration_s"`
+}
+
+type pathReport struct {
+	Name       string     `json:"name"`
+	Sequential latency    `json:"sequential"`
+	SeqErrors  int        `json:"sequential_errors"`
+	AddedP50Ms *float64   `json:"added_p50_ms,omitempty"` // p50 − direct p50; absent for direct
+	Throughput throughput `json:"throughput"`
+	FirstError string     `json:"first_error,omitempty"`
+}
+
+// ratioReport compares what two proxies add; Value is nil when the
+// yardstick added nothing measurable.
+type ratioReport struct {
+	Value   *float64 `json:"value"`
+	GoalMax float64  `json:"goal_max,omitempty"`
+}
+
+type agentMemory struct {
+	AtStart   memory `json:"at_start"`
+	AfterRuns memory `json:"after_runs"`
+}
+
+func newReport(o Options) *report {
+	return &report{
+		Time:         time.Now().Format(time.RFC3339),
+		CPUs:         runtime.NumCPU(),
+		LoadAvgStart: loadAverage(),
+		Settings:     settings{Calls: o.Calls, Warmup: o.Warmup, Rounds: o.Rounds, Clients: o.Clients, DurationS: o.Duration.Seconds()},
+	}
+}
+
+// addPaths fills the per-path rows and the ratios from what targets measured.
+func (r *report) addPaths(targets []*target) {
+	p50 := map[string]float64{}
+	for _, t := range targets {
+		pr := pathReport{Name: t.name, Sequential: summarize(t.samples), SeqErrors: t.seqErrors, Throughput: t.tput}
+		if t.firstErr != nil {
+			pr.FirstError = t.firstErr.Error()
+		}
+		p50[t.name] = pr.Sequential.P50Ms
+		r.Paths = append(r.Paths, pr)
+	}
+	for i := range r.Paths {
+		if r.Paths[i].Name != pathDirect {
+			added := math.Round((p50[r.Paths[i].Name]-p50[pathDirect])*1000) / 1000
+			r.Paths[i].AddedP50Ms = &added
+		}
+	}
+	rp := p50[pathReverseProxy] - p50[pathDirect]
+	r.FrontDoor = ratioReport{Value: ratio(p50[pathFrontDoor]-p50[pathDirect], rp), GoalMax: ratioGoal}
+	r.HangarCall = ratioReport{Value: ratio(p50[pathHangarCall]-p50[pathDirect], rp)}
+}
+
+// print writes the report as a compact table.
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "\nhangar-bench  %s  %d CPUs, 1-min load average %.2f before the run", r.Time, r.CPUs, r.LoadAvgStart)
+	if r.LoadAvgStart >= float64(r.CPUs)/2 {
+		fmt.Fprint(w, " (other work is running: trust the ratios more than the absolute numbers)")
+	}
+	s := r.Settings
+	fmt.Fprintf(w, "\ntools/call add, MCP Go SDK client, stateful Streamable HTTP\n"+
+		"sequential: %d calls per path on one session after %d warm-up, %d interleaved rounds; saturated: %d sessions for %gs\n\n",
+		s.Calls, s.Warmup, s.Rounds, s.Clients, s.DurationS)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "path\tp50 ms\tp99 ms\tmean ms\tadded p50 ms\tcalls/s\terrors (seq/sat)\t")
+	for _, p := range r.Paths {
+		added := "-"
+		if p.AddedP50Ms != nil {
+			added = fmt.Sprintf("%+.3f", *p.AddedP50Ms)
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%s\t%.0f\t%d/%d\t\n", p.Name, p.Sequential.P50Ms, p.Sequential.P99Ms,
+			p.Sequential.MeanMs, added, p.Throughput.CallsPerS, p.SeqErrors, p.Throughput.Errors)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nadded p50, front_door / reverse_proxy:  %s   goal <= %.2f: %s\n", fmtRatio(r.FrontDoor.Value), ratioGoal, verdict(r.FrontDoor.Value))
+	fmt.Fprintf(w, "added p50, hangar_call / reverse_proxy: %s   (no goal)\n", fmtRatio(r.HangarCall.Value))
+	for _, p := range r.Paths {
+		if p.FirstError != "" {
+			fmt.Fprintf(w, "first error on %s: %s\n", p.Name, p.FirstError)
+		}
+	}
+	if f := r.Failover; f != nil {
+		fmt.Fprintf(w, "\nfailover: %d calls/s of add through the front door on %d sessions; kill -9 %s after %gs, then %gs more\n",
+			f.RatePerS, f.Workers, primaryID, f.BeforeS, f.AfterS)
+		fmt.Fprintf(w, "  sent %d (%.1f/s), failed %d (goal %d); after the kill: sent %d, failed %d\n",
+			f.Sent, f.AchievedPerS, f.Failed, f.FailedGoal, f.SentAfterKill, f.FailedAfterKill)
+		fmt.Fprintf(w, "  served before the kill: %s %d, %s %d; after: %s %d, %s %d\n",
+			primaryID, f.ServedBeforeKill[primaryID], backupID, f.ServedBeforeKill[backupID],
+			primaryID, f.ServedAfterKill[primaryID], backupID, f.ServedAfterKill[backupID])
+		l := f.LatencyAfterKill
+		fmt.Fprintf(w, "  latency of calls sent after the kill: p50 %.3f ms, p99 %.3f ms, max %.1f ms\n", l.P50Ms, l.P99Ms, l.MaxMs)
+		if f.FirstError != "" {
+			fmt.Fprintf(w, "  first error: %s\n", f.FirstError)
+		}
+	}
+	fmt.Fprintf(w, "\nagent RSS: %s after start, %s after the runs (peak %s)\n",
+		mib(r.Agent.AtStart.RSSKiB), mib(r.Agent.AfterRuns.RSSKiB), mib(r.Agent.AfterRuns.PeakKiB))
+}
+
+func fmtRatio(v *float64) string {
+	if v == nil {
+		return "n/a (reverse proxy added nothing measurable)"
+	}
+	return fmt.Sprintf("%.2f", *v)
+}
+
+func verdict(v *float64) string {
+	switch {
+	case v == nil:
+		return "unknown"
+	case *v <= ratioGoal:
+		return "met"
+	default:
+		return "NOT met"
+	}
+}
+
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+// writeJSON writes the report to path, creating its directory.
+func (r *report) writeJSON(path string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
