@@ -51,12 +51,11 @@ var forwardID atomic.Uint64
 func (c *Client) Forward(ctx context.Context, name string, params json.RawMessage) (*Reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.srv.HTTP.ReadTimeout)
 	defer cancel()
-	select {
-	case c.slots <- struct{}{}:
-		defer func() { <-c.slots }()
-	case <-ctx.Done():
-		return nil, fmt.Errorf("member %s: %d calls in flight (max_concurrency): %w", c.srv.ID, cap(c.slots), ctx.Err())
+	release, err := c.acquire(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	body, err := callBody(name, params)
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}

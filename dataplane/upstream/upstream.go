@@ -133,12 +133,11 @@ func (c *Client) Connected() bool {
 func (c *Client) CallTool(ctx context.Context, name string, args json.RawMessage) (*mcp.CallToolResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.srv.HTTP.ReadTimeout)
 	defer cancel()
-	select {
-	case c.slots <- struct{}{}:
-		defer func() { <-c.slots }()
-	case <-ctx.Done():
-		return nil, fmt.Errorf("member %s: %d calls in flight (max_concurrency): %w", c.srv.ID, cap(c.slots), ctx.Err())
+	release, err := c.acquire(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	params := &mcp.CallToolParams{Name: name}
 	if len(args) > 0 {
 		params.Arguments = args
@@ -161,6 +160,17 @@ func (c *Client) CallTool(ctx context.Context, name string, args json.RawMessage
 			}
 		}
 		return nil, err
+	}
+}
+
+// acquire takes one of the member's max_concurrency slots, waiting while
+// they are all taken; release gives it back.
+func (c *Client) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case c.slots <- struct{}{}:
+		return func() { <-c.slots }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("member %s: %d calls in flight (max_concurrency): %w", c.srv.ID, cap(c.slots), ctx.Err())
 	}
 }
 
