@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -98,7 +99,8 @@ func serveHTTP(ctx context.Context, s Settings, gw *gateway.Gateway, met *metric
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(met.Registry, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	conns := &connTracker{fresh: map[net.Conn]struct{}{}}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnState: conns.track}
 
 	log.Info("http_server_started", "addr", ln.Addr().String(), "mcp", "http://"+ln.Addr().String()+"/mcp", "auth", token != "")
 	errc := make(chan error, 1)
@@ -108,13 +110,48 @@ func serveHTTP(ctx context.Context, s Settings, gw *gateway.Gateway, met *metric
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
+	// Stop accepting and let calls in flight finish (Shutdown), while ending
+	// what would hold it up for nothing: MCP sessions' standing SSE streams
+	// and connections that never sent a request.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(shutdownCtx) }()
+	for ss := range gw.Server().Sessions() {
+		_ = ss.Close()
+	}
+	conns.closeFresh()
+	if err := <-stopped; err != nil {
+		log.Warn("http_shutdown_forced", "error", err.Error())
 		_ = srv.Close()
 	}
 	<-errc
 	return nil
+}
+
+// connTracker knows the connections that have not sent a request yet, which
+// http.Server.Shutdown would otherwise wait on for seconds.
+type connTracker struct {
+	mu    sync.Mutex
+	fresh map[net.Conn]struct{}
+}
+
+func (c *connTracker) track(conn net.Conn, state http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if state == http.StateNew {
+		c.fresh[conn] = struct{}{}
+	} else {
+		delete(c.fresh, conn)
+	}
+}
+
+func (c *connTracker) closeFresh() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for conn := range c.fresh {
+		_ = conn.Close()
+	}
 }
 
 // requireToken checks "Authorization: Bearer <token>" when token is set.

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +45,7 @@ type fastPath struct {
 
 func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get("Mcp-Session-Id")
-	if r.Method == http.MethodPost && sid != "" && f.known(sid) && r.ContentLength <= MaxRequestBytes {
+	if r.Method == http.MethodPost && sid != "" && f.known(sid) && r.ContentLength <= MaxRequestBytes && !rebinding(r) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
 		if err == nil && len(body) <= MaxRequestBytes {
 			if call, ok := f.frontDoorCall(body); ok {
@@ -61,6 +64,27 @@ func (f *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodDelete && sid != "" && rec.status/100 == 2 {
 		f.forget(sid)
 	}
+}
+
+// rebinding reports a request that the SDK's handler rejects against DNS
+// rebinding: a non-localhost Host on a loopback connection. The fast path
+// leaves such requests to the SDK, so the check covers every request.
+func rebinding(r *http.Request) bool {
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && la != nil && isLoopback(la.String()) && !isLoopback(r.Host)
+}
+
+// isLoopback is the SDK's test of a host or host:port.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // toolCall is a JSON-RPC tools/call request, params kept raw.

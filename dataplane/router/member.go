@@ -32,10 +32,15 @@ type Member struct {
 	// probing is cleared while the control plane assigns this member's
 	// probes to other agents (issue: control plane). Standalone: always set.
 	probing atomic.Bool
+	// opened wakes the probe loop when a session opens.
+	opened chan struct{}
+	// listTools is set for members of front_door groups: their tools must
+	// be known before any call, so a subprocess child is started once.
+	listTools bool
 }
 
 func newMember(cfg *config.Server, clk clock.Clock, log *slog.Logger, obs Observer) (*Member, error) {
-	m := &Member{cfg: cfg, clk: clk, log: log, obs: obs}
+	m := &Member{cfg: cfg, clk: clk, log: log, obs: obs, opened: make(chan struct{}, 1)}
 	m.health = health.New(health.Config{
 		Interval:               cfg.HealthCheckInterval,
 		MaxConsecutiveFailures: cfg.MaxConsecutiveFailures,
@@ -47,6 +52,10 @@ func newMember(cfg *config.Server, clk clock.Clock, log *slog.Logger, obs Observ
 		OnSessionChange: func(open bool) {
 			if open {
 				m.applyHealth(m.health.Initialized())
+				select {
+				case m.opened <- struct{}{}:
+				default:
+				}
 			}
 		},
 	})
@@ -76,6 +85,8 @@ func (m *Member) run(ctx context.Context) {
 				t.Stop()
 				return
 			case <-t.C():
+			case <-m.opened:
+				t.Stop() // a child started: time its idle stop
 			}
 		}
 		if ctx.Err() != nil {
@@ -86,19 +97,33 @@ func (m *Member) run(ctx context.Context) {
 			m.probe(ctx)
 		}
 		delay = m.health.NextProbe(rand.Float64)
+		if left, ok := m.idleLeft(); ok && left < delay {
+			delay = left // wake to stop the child when it turns idle
+		}
 	}
 }
 
-// shouldProbe: a subprocess member is probed only while its child runs (a
-// probe must not start or keep alive an idle child); remote members always.
+// shouldProbe: a subprocess member's child starts on first use, so it is
+// probed only while it runs, except that a member of a front_door group is
+// started once to learn the tools the front door lists (it then stops when
+// idle); a probe never restarts an idle child. Remote members are always
+// probed.
 func (m *Member) shouldProbe() bool {
 	if !m.probing.Load() {
 		return false
 	}
 	if m.cfg.Mode == config.ModeSubprocess {
-		return m.client.Connected()
+		return m.client.Connected() || (m.listTools && m.client.Tools() == nil)
 	}
 	return true
+}
+
+// idleLeft returns how long until a running subprocess child turns idle.
+func (m *Member) idleLeft() (time.Duration, bool) {
+	if m.cfg.Mode != config.ModeSubprocess || m.cfg.IdleTTL <= 0 || !m.client.Connected() {
+		return 0, false
+	}
+	return max(m.cfg.IdleTTL-m.client.IdleFor(), 10*time.Millisecond), true
 }
 
 // reapIdle stops a subprocess child that has been idle for idle_ttl_s.

@@ -74,6 +74,11 @@ func New(fleet *config.Fleet, opts Options) (*Router, error) {
 			return nil, err
 		}
 		r.groups[id] = g
+		if gc.ToolAccess.Mode == "front_door" {
+			for _, gm := range g.members {
+				gm.listTools = true
+			}
+		}
 		r.log.Info("group_created", "group_id", id, "strategy", string(gc.Strategy), "members", len(gc.Members))
 		for _, gm := range g.members {
 			r.obs.Rotation(id, gm.ID(), true)

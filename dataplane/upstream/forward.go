@@ -56,6 +56,7 @@ func (c *Client) Forward(ctx context.Context, name string, params json.RawMessag
 		return nil, err
 	}
 	defer release()
+	c.touch()
 	body, err := callBody(name, params)
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}

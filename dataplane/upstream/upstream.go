@@ -138,6 +138,7 @@ func (c *Client) CallTool(ctx context.Context, name string, args json.RawMessage
 		return nil, err
 	}
 	defer release()
+	c.touch()
 	params := &mcp.CallToolParams{Name: name}
 	if len(args) > 0 {
 		params.Arguments = args
@@ -230,6 +231,14 @@ func (c *Client) Reset() {
 	}
 }
 
+// touch records a use by a call (probes do not count: they must not keep
+// an idle subprocess alive).
+func (c *Client) touch() {
+	c.mu.Lock()
+	c.lastUse = c.opts.Clock.Now()
+	c.mu.Unlock()
+}
+
 // IdleFor reports how long the client has gone unused while a session is open
 // (zero without a session).
 func (c *Client) IdleFor() time.Duration {
@@ -269,7 +278,6 @@ func (c *Client) session(ctx context.Context) (*mcp.ClientSession, error) {
 			c.mu.Unlock()
 			return nil, fmt.Errorf("member %s is shut down: %w", c.srv.ID, outcome.ErrNotDelivered)
 		}
-		c.lastUse = c.opts.Clock.Now()
 		if cs := c.sess; cs != nil {
 			c.mu.Unlock()
 			return cs, nil
@@ -310,6 +318,7 @@ func (c *Client) session(ctx context.Context) (*mcp.ClientSession, error) {
 			}
 			c.sess = cs
 			c.tools = toolMap(tools)
+			c.lastUse = c.opts.Clock.Now()
 			c.wg.Add(1)
 			go c.watch(cs)
 		}

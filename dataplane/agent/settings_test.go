@@ -1,0 +1,146 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSettingsValidate(t *testing.T) {
+	dir := t.TempDir()
+	fleet := filepath.Join(dir, "fleet.yaml")
+	if err := os.WriteFile(fleet, []byte("mcp_servers: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ok := func(mod func(*Settings)) Settings {
+		s := Settings{ConfigPath: fleet, Host: "127.0.0.1", Port: 8000, LogLevel: "info"}
+		if mod != nil {
+			mod(&s)
+		}
+		return s
+	}
+	tests := []struct {
+		name string
+		s    Settings
+		// want lists substrings of the error; empty means valid.
+		want []string
+	}{
+		{name: "defaults", s: ok(nil)},
+		{name: "stdio ignores the host", s: ok(func(s *Settings) { s.Host = "0.0.0.0" })},
+		{name: "http on loopback", s: ok(func(s *Settings) { s.HTTP = true })},
+		{name: "http on localhost", s: ok(func(s *Settings) { s.HTTP, s.Host = true, "localhost" })},
+		{name: "http on ::1", s: ok(func(s *Settings) { s.HTTP, s.Host = true, "::1" })},
+		{name: "http on 127.0.0.2", s: ok(func(s *Settings) { s.HTTP, s.Host = true, "127.0.0.2" })},
+		{name: "port 0 picks one", s: ok(func(s *Settings) { s.Port = 0 })},
+		{name: "port 65535", s: ok(func(s *Settings) { s.Port = 65535 })},
+		{name: "log levels any case", s: ok(func(s *Settings) { s.LogLevel = "WARNING" })},
+		{name: "debug", s: ok(func(s *Settings) { s.LogLevel = "debug" })},
+		{name: "error", s: ok(func(s *Settings) { s.LogLevel = "error" })},
+		{
+			name: "all interfaces without a token",
+			s:    ok(func(s *Settings) { s.HTTP, s.Host = true, "0.0.0.0" }),
+			want: []string{"refusing", "0.0.0.0:8000", "--auth-token-file", "--unsafe-no-auth", "--host 127.0.0.1"},
+		},
+		{
+			name: "empty host binds every interface",
+			s:    ok(func(s *Settings) { s.HTTP, s.Host = true, "" }),
+			want: []string{"--auth-token-file", "--unsafe-no-auth"},
+		},
+		{name: "ipv6 any without a token", s: ok(func(s *Settings) { s.HTTP, s.Host = true, "::" }), want: []string{"[::]:8000", "--auth-token-file"}},
+		{name: "a LAN address without a token", s: ok(func(s *Settings) { s.HTTP, s.Host = true, "192.168.1.10" }), want: []string{"--unsafe-no-auth"}},
+		{name: "a host name without a token", s: ok(func(s *Settings) { s.HTTP, s.Host = true, "agent.example" }), want: []string{"--auth-token-file"}},
+		{name: "all interfaces with a token", s: ok(func(s *Settings) { s.HTTP, s.Host, s.AuthTokenFile = true, "0.0.0.0", "/run/token" })},
+		{name: "all interfaces, unsafe", s: ok(func(s *Settings) { s.HTTP, s.Host, s.UnsafeNoAuth = true, "0.0.0.0", true })},
+		{name: "bad log level", s: ok(func(s *Settings) { s.LogLevel = "verbose" }), want: []string{`--log-level "verbose"`, "debug, info, warn or error"}},
+		{name: "empty log level", s: ok(func(s *Settings) { s.LogLevel = "" }), want: []string{"--log-level"}},
+		{name: "negative port", s: ok(func(s *Settings) { s.Port = -1 }), want: []string{"--port -1", "between 0 and 65535"}},
+		{name: "port too big", s: ok(func(s *Settings) { s.Port = 65536 }), want: []string{"--port 65536"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.s.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want an error containing %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate() = %q, want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestSettingsValidateConfigPath covers finding the fleet file when none is named.
+func TestSettingsValidateConfigPath(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Chdir(t.TempDir())
+
+	s := Settings{LogLevel: "info"}
+	err := s.Validate()
+	if err == nil {
+		t.Fatal("Validate() with no fleet file anywhere = nil")
+	}
+	for _, w := range []string{"--config", "MCP_CONFIG", "config.yaml", filepath.Join(home, ".config", "mcp-hangar", "config.yaml")} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate() = %q, want it to contain %q", err, w)
+		}
+	}
+
+	// The user's file is found when the working directory has none.
+	user := filepath.Join(home, ".config", "mcp-hangar", "config.yaml")
+	if err := os.MkdirAll(filepath.Dir(user), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(user, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = Settings{LogLevel: "info"}
+	if err := s.Validate(); err != nil || s.ConfigPath != user {
+		t.Fatalf("Validate() = %v, ConfigPath %q; want nil, %q", err, s.ConfigPath, user)
+	}
+
+	// ./config.yaml comes first.
+	if err := os.WriteFile("config.yaml", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = Settings{LogLevel: "info"}
+	if err := s.Validate(); err != nil || s.ConfigPath != "config.yaml" {
+		t.Fatalf("Validate() = %v, ConfigPath %q; want nil, config.yaml", err, s.ConfigPath)
+	}
+
+	// A named file is kept as given, even if missing (loading reports that).
+	s = Settings{LogLevel: "info", ConfigPath: "/nonexistent/fleet.yaml"}
+	if err := s.Validate(); err != nil || s.ConfigPath != "/nonexistent/fleet.yaml" {
+		t.Fatalf("Validate() = %v, ConfigPath %q", err, s.ConfigPath)
+	}
+}
+
+func TestReadToken(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tok, err := readToken(write("ok", "  0123456789abcdef \nsecond line\n"))
+	if err != nil || tok != "0123456789abcdef" {
+		t.Errorf("readToken = %q, %v; want the first line, trimmed", tok, err)
+	}
+	if _, err := readToken(write("short", "secret\n")); err == nil || !strings.Contains(err.Error(), "at least 16 characters") {
+		t.Errorf("short token: err = %v", err)
+	}
+	if _, err := readToken(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "--auth-token-file") {
+		t.Errorf("missing file: err = %v", err)
+	}
+}
