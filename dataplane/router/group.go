@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -33,6 +34,8 @@ type Group struct {
 
 	mu     sync.Mutex
 	active string // the member that served the last successful call
+
+	lastCall atomic.Int64 // unix ns of the last call
 }
 
 // groupMember is a member as seen by one group: its passive rotation is
@@ -172,6 +175,7 @@ func (g *Group) call(ctx context.Context, global *Global, q request, opts CallOp
 	if global != nil && global.BreakerOpen[g.cfg.ID] {
 		g.applyBreaker(g.breaker.ForceOpen())
 	}
+	g.lastCall.Store(g.clk.Now().UnixNano())
 	done, trs, err := g.breaker.Allow()
 	g.applyBreaker(trs)
 	if err != nil {
@@ -262,6 +266,7 @@ func (g *Group) attempts(ctx context.Context, global *Global, q request, opts Ca
 func (g *Group) attempt(ctx context.Context, gm *groupMember, admitted rotation.Call, q request) (*Result, outcome.Class, error) {
 	start := g.clk.Now()
 	gm.inFlight.Add(1)
+	gm.called()
 	res, class, err := q.send(ctx, gm.client)
 	gm.inFlight.Add(-1)
 	g.obs.Attempt(g.cfg.ID, gm.ID(), q.tool, class, g.clk.Now().Sub(start))

@@ -32,8 +32,11 @@ type Member struct {
 	// probing is cleared while the control plane assigns this member's
 	// probes to other agents (issue: control plane). Standalone: always set.
 	probing atomic.Bool
-	// opened wakes the probe loop when a session opens.
+	// opened wakes the probe loop when a session opens or a probe is due
+	// now (probeNow).
 	opened chan struct{}
+	// lastCall is when a call was last sent to the member (unix ns).
+	lastCall atomic.Int64
 	// listTools is set for members of front_door groups: their tools must
 	// be known before any call, so a subprocess child is started once.
 	listTools bool
@@ -52,10 +55,7 @@ func newMember(cfg *config.Server, clk clock.Clock, log *slog.Logger, obs Observ
 		OnSessionChange: func(open bool) {
 			if open {
 				m.applyHealth(m.health.Initialized())
-				select {
-				case m.opened <- struct{}{}:
-				default:
-				}
+				m.wake()
 			}
 		},
 	})
@@ -86,7 +86,7 @@ func (m *Member) run(ctx context.Context) {
 				return
 			case <-t.C():
 			case <-m.opened:
-				t.Stop() // a child started: time its idle stop
+				t.Stop() // a child started (time its idle stop) or a probe is due
 			}
 		}
 		if ctx.Err() != nil {
@@ -191,3 +191,17 @@ func (m *Member) applyHealth(trs []health.Transition) {
 
 // Tools returns the member's tools from its last tools/list, by name.
 func (m *Member) Tools() []*mcp.Tool { return m.client.Tools() }
+
+// wake interrupts the probe loop's wait.
+func (m *Member) wake() {
+	select {
+	case m.opened <- struct{}{}:
+	default:
+	}
+}
+
+// probeNow asks for a probe at once (a newly assigned member).
+func (m *Member) probeNow() { m.wake() }
+
+// called records that a call is being sent to the member.
+func (m *Member) called() { m.lastCall.Store(m.clk.Now().UnixNano()) }
