@@ -134,7 +134,7 @@ func (g *Gateway) parseCall(raw json.RawMessage) (*callArgs, []ValidationError) 
 }
 
 func (g *Gateway) known(id string) bool {
-	f := g.router.Fleet()
+	f := g.r().Fleet()
 	_, s := f.Servers[id]
 	_, gr := f.Groups[id]
 	return s || gr
@@ -208,7 +208,7 @@ func (g *Gateway) runOne(ctx context.Context, c callSpec, opts router.CallOption
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(*c.Timeout*float64(time.Second)))
 		defer cancel()
 	}
-	res, err := g.router.Call(ctx, c.MCPServer, c.Tool, c.Arguments, opts)
+	res, err := g.r().Call(ctx, c.MCPServer, c.Tool, c.Arguments, opts)
 	out.ElapsedMS = ms(time.Since(start))
 	if err != nil {
 		setError(out, string(router.TypeOf(err)), err.Error())

@@ -120,7 +120,7 @@ func (f *fastPath) frontDoorCall(body []byte) (*toolCall, bool) {
 
 // forward runs the call on the group and answers with a JSON response.
 func (f *fastPath) forward(w http.ResponseWriter, r *http.Request, c *toolCall) {
-	res, err := f.gw.router.Forward(r.Context(), c.target.group, c.target.tool, c.Params, router.CallOptions{})
+	res, err := f.gw.r().Forward(r.Context(), c.target.group, c.target.tool, c.Params, router.CallOptions{})
 	var b bytes.Buffer
 	b.Grow(64 + len(c.ID))
 	b.WriteString(`{"jsonrpc":"2.0","id":`)

@@ -28,7 +28,7 @@ var Version = "dev"
 
 // Gateway serves MCP clients on top of a Router. It is safe for concurrent use.
 type Gateway struct {
-	router  *router.Router
+	router  atomic.Pointer[router.Router]
 	log     *slog.Logger
 	server  *mcp.Server
 	started time.Time
@@ -57,7 +57,8 @@ func New(r *router.Router, log *slog.Logger) *Gateway {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{router: r, log: log, started: time.Now(), frontDoor: map[string]frontTool{}}
+	g := &Gateway{log: log, started: time.Now(), frontDoor: map[string]frontTool{}}
+	g.router.Store(r)
 	g.server = mcp.NewServer(&mcp.Implementation{Name: "hangar-agent", Version: Version}, &mcp.ServerOptions{
 		Instructions: "Hangar routes tool calls to MCP servers and groups with health checks and failover. " +
 			"Use hangar_list to see servers and groups, hangar_call to call their tools.",
@@ -108,13 +109,13 @@ func (g *Gateway) waitFirstProbes(ctx context.Context) bool {
 }
 
 func (g *Gateway) firstProbesDone() bool {
-	fleet := g.router.Fleet()
+	fleet := g.r().Fleet()
 	for _, gr := range fleet.Groups {
 		if gr.ToolAccess.Mode != "front_door" {
 			continue
 		}
 		for _, spec := range gr.Members {
-			m, ok := g.router.Member(spec.ID)
+			m, ok := g.r().Member(spec.ID)
 			if !ok || fleet.Servers[spec.ID].Mode != config.ModeRemote || m.Tools() != nil {
 				continue
 			}
@@ -126,16 +127,24 @@ func (g *Gateway) firstProbesDone() bool {
 	return true
 }
 
+// r returns the router in force.
+func (g *Gateway) r() *router.Router { return g.router.Load() }
+
+// SetRouter replaces the router (a new fleet configuration): calls that
+// start from now on use r; calls in flight finish on the old one. The
+// front-door tools follow at the next sync.
+func (g *Gateway) SetRouter(r *router.Router) {
+	g.router.Store(r)
+	g.SyncTools()
+}
+
 // Server returns the MCP server, for a transport to run.
 func (g *Gateway) Server() *mcp.Server { return g.server }
 
 // Run keeps the front-door tool list in step with the groups' upstream
 // tools until ctx ends.
+// (A fleet without front_door groups makes a sync a cheap no-op.)
 func (g *Gateway) Run(ctx context.Context) error {
-	if !g.anyFrontDoor() {
-		<-ctx.Done()
-		return nil
-	}
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -149,7 +158,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 func (g *Gateway) anyFrontDoor() bool {
-	for _, gr := range g.router.Fleet().Groups {
+	for _, gr := range g.r().Fleet().Groups {
 		if gr.ToolAccess.Mode == "front_door" {
 			return true
 		}
@@ -195,7 +204,7 @@ type wanted struct {
 }
 
 func (g *Gateway) wantedTools() map[string]wanted {
-	fleet := g.router.Fleet()
+	fleet := g.r().Fleet()
 	byName := map[string][]wanted{}
 	for _, id := range fleet.Order {
 		gr, ok := fleet.Groups[id]
@@ -204,7 +213,7 @@ func (g *Gateway) wantedTools() map[string]wanted {
 		}
 		seen := map[string]bool{}
 		for _, spec := range byPriority(gr.Members) {
-			m, ok := g.router.Member(spec.ID)
+			m, ok := g.r().Member(spec.ID)
 			if !ok {
 				continue
 			}
@@ -241,7 +250,7 @@ func byPriority(ms []config.Member) []config.Member {
 // upstream's result is returned as is; a failed call is a JSON-RPC error
 // for protocol failures and an isError result naming the error type otherwise.
 func (g *Gateway) callFrontDoor(ctx context.Context, t frontTool, args json.RawMessage) (*mcp.CallToolResult, error) {
-	res, err := g.router.Call(ctx, t.group, t.tool, args, router.CallOptions{})
+	res, err := g.r().Call(ctx, t.group, t.tool, args, router.CallOptions{})
 	if err != nil {
 		if rpcErr, ok := callerError(err); ok {
 			return nil, rpcErr

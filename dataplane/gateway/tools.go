@@ -69,7 +69,7 @@ func (g *Gateway) hangarList(_ context.Context, req *mcp.CallToolRequest) (*mcp.
 		return nil, err
 	}
 	servers := []router.ServerStatus{}
-	for _, s := range g.router.Servers() {
+	for _, s := range g.r().Servers() {
 		if in.StateFilter == "" || s.State == in.StateFilter {
 			servers = append(servers, s)
 		}
@@ -82,7 +82,7 @@ func (g *Gateway) hangarList(_ context.Context, req *mcp.CallToolRequest) (*mcp.
 		TotalMembers int    `json:"total_members"`
 	}
 	groups := []groupEntry{}
-	for _, gr := range g.router.Groups() {
+	for _, gr := range g.r().Groups() {
 		groups = append(groups, groupEntry{gr.ID, gr.State, gr.Strategy, gr.HealthyCount, gr.TotalMembers})
 	}
 	return jsonResult(map[string]any{"mcp_servers": servers, "groups": groups, "runtime_mcp_servers": []any{}}, false)
@@ -113,7 +113,7 @@ func (g *Gateway) hangarStatus(context.Context, *mcp.CallToolRequest) (*mcp.Call
 	}
 	var lines []string
 	servers, healthy := []serverEntry{}, 0
-	for _, s := range g.router.Servers() {
+	for _, s := range g.r().Servers() {
 		servers = append(servers, serverEntry{s.ID, indicator(s.State), s.State, s.Mode})
 		if s.State == "ready" {
 			healthy++
@@ -121,7 +121,7 @@ func (g *Gateway) hangarStatus(context.Context, *mcp.CallToolRequest) (*mcp.Call
 		lines = append(lines, fmt.Sprintf("%s %s (%s, %d tools)", indicator(s.State), s.ID, s.Mode, s.ToolsCount))
 	}
 	groups := []groupEntry{}
-	for _, gr := range g.router.Groups() {
+	for _, gr := range g.r().Groups() {
 		groups = append(groups, groupEntry{gr.ID, indicator(gr.State), gr.State, gr.HealthyCount, gr.TotalMembers, gr.Breaker, gr.ActiveMember})
 		line := fmt.Sprintf("%s %s (group %s, %d/%d in rotation, breaker %s", indicator(gr.State), gr.ID, gr.Strategy, gr.HealthyCount, gr.TotalMembers, gr.Breaker)
 		if gr.ActiveMember != "" {
@@ -149,10 +149,10 @@ func (g *Gateway) hangarDetails(_ context.Context, req *mcp.CallToolRequest) (*m
 	if err != nil {
 		return nil, err
 	}
-	if gs, ok := g.router.GroupStatus(id); ok {
+	if gs, ok := g.r().GroupStatus(id); ok {
 		return jsonResult(gs, false)
 	}
-	m, ok := g.router.Member(id)
+	m, ok := g.r().Member(id)
 	if !ok {
 		return nil, unknown(id)
 	}
@@ -173,16 +173,16 @@ func (g *Gateway) hangarTools(_ context.Context, req *mcp.CallToolRequest) (*mcp
 	if err != nil {
 		return nil, err
 	}
-	if gs, ok := g.router.GroupStatus(id); ok {
+	if gs, ok := g.r().GroupStatus(id); ok {
 		// A group offers what its active (or first in-rotation) member offers.
 		for _, ms := range gs.Members {
-			if m, _ := g.router.Member(ms.ID); m != nil && (ms.ID == gs.ActiveMember || gs.ActiveMember == "") && len(m.Tools()) > 0 {
+			if m, _ := g.r().Member(ms.ID); m != nil && (ms.ID == gs.ActiveMember || gs.ActiveMember == "") && len(m.Tools()) > 0 {
 				return jsonResult(map[string]any{"mcp_server": id, "state": gs.State, "group": true, "tools": m.Tools()}, false)
 			}
 		}
 		return nil, fmt.Errorf("no_healthy_members_in_group: %s: no member has listed its tools yet", id)
 	}
-	m, ok := g.router.Member(id)
+	m, ok := g.r().Member(id)
 	if !ok {
 		return nil, unknown(id)
 	}
@@ -191,13 +191,13 @@ func (g *Gateway) hangarTools(_ context.Context, req *mcp.CallToolRequest) (*mcp
 
 func (g *Gateway) hangarHealth(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	byState := map[string]int{}
-	servers := g.router.Servers()
+	servers := g.r().Servers()
 	for _, s := range servers {
 		byState[s.State]++
 	}
 	groupsByState := map[string]int{}
 	total, healthy := 0, 0
-	groups := g.router.Groups()
+	groups := g.r().Groups()
 	for _, gr := range groups {
 		groupsByState[gr.State]++
 		total += gr.TotalMembers
@@ -215,7 +215,7 @@ func (g *Gateway) hangarHealth(context.Context, *mcp.CallToolRequest) (*mcp.Call
 }
 
 func (g *Gateway) hangarGroupList(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	groups := g.router.Groups()
+	groups := g.r().Groups()
 	if groups == nil {
 		groups = []router.GroupStatus{}
 	}
