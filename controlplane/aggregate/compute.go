@@ -1,0 +1,258 @@
+package aggregate
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/hangarmesh/hangar/dataplane/config"
+)
+
+// Defaults for a group whose health block leaves a field at zero.
+const (
+	defaultProbers = 2
+	defaultQuorum  = 0.5
+)
+
+// Compute decides prober assignments, global member health, and each
+// group's rotation, breaker and state from in, by the rules of the package
+// comment. It is pure and deterministic.
+func Compute(in Input) Output {
+	ms := members(in.Fleet)
+	out := Output{
+		Members:     make(map[string]MemberResult, len(ms.ids)),
+		Groups:      make(map[string]GroupResult),
+		Assignments: make(map[string][]string, len(in.Agents)),
+	}
+	for _, a := range in.Agents {
+		out.Assignments[a.ID] = nil
+	}
+	candidates := make([][]string, len(ms.ids)) // by index in ms.ids
+	for _, a := range in.Agents {
+		for _, id := range a.Serves {
+			if i, ok := ms.index[id]; ok {
+				candidates[i] = append(candidates[i], a.ID)
+			}
+		}
+	}
+	tallies := make(map[string]tally, len(ms.ids))
+	for i, id := range ms.ids { // sorted, so every assignment list is too
+		probers := Probers(id, candidates[i], ms.probers(id))
+		for _, p := range probers {
+			out.Assignments[p] = append(out.Assignments[p], id)
+		}
+		t := count(in, id, probers, ms.groups[id])
+		tallies[id] = t
+		out.Members[id] = t.result
+	}
+	if in.Fleet != nil {
+		for gid, g := range in.Fleet.Groups {
+			out.Groups[gid] = group(in, g, tallies)
+		}
+	}
+	return out
+}
+
+// memberSet lists the members of a fleet and the groups containing each.
+type memberSet struct {
+	ids    []string                   // sorted
+	index  map[string]int             // member id → its index in ids
+	groups map[string][]*config.Group // member id → its groups, by group id
+}
+
+func members(f *config.Fleet) memberSet {
+	ms := memberSet{groups: map[string][]*config.Group{}}
+	if f == nil {
+		return ms
+	}
+	for id := range f.Servers {
+		ms.groups[id] = nil
+	}
+	for _, g := range f.Groups {
+		for _, m := range g.Members {
+			if !slices.Contains(ms.groups[m.ID], g) { // a duplicate member counts once
+				ms.groups[m.ID] = append(ms.groups[m.ID], g)
+			}
+		}
+	}
+	for id, gs := range ms.groups {
+		ms.ids = append(ms.ids, id)
+		slices.SortFunc(gs, func(a, b *config.Group) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	slices.Sort(ms.ids)
+	ms.index = make(map[string]int, len(ms.ids))
+	for i, id := range ms.ids {
+		ms.index[id] = i
+	}
+	return ms
+}
+
+// probers is how many agents probe member: the largest health.probers of
+// its groups.
+func (ms memberSet) probers(member string) int {
+	gs := ms.groups[member]
+	if len(gs) == 0 {
+		return defaultProbers
+	}
+	n := 0
+	for _, g := range gs {
+		n = max(n, probersOf(g))
+	}
+	return n
+}
+
+func probersOf(g *config.Group) int {
+	if g.Health.Probers > 0 {
+		return g.Health.Probers
+	}
+	return defaultProbers
+}
+
+func quorumOf(g *config.Group) float64 {
+	if g.Health.Quorum > 0 {
+		return g.Health.Quorum
+	}
+	return defaultQuorum
+}
+
+// tally is what the agents said about one member.
+type tally struct {
+	result   MemberResult
+	callers  int
+	ejecting map[string][]string // group id → callers ejecting the member there
+}
+
+// count reads every agent's view of member: probe verdicts and the traffic
+// quorum of each of its groups.
+func count(in Input, member string, probers []string, groups []*config.Group) tally {
+	t := tally{
+		result:   MemberResult{ID: member, Probers: probers},
+		ejecting: make(map[string][]string, len(groups)),
+	}
+	var assigned, all Votes
+	for _, a := range in.Agents {
+		v, ok := a.Members[member]
+		if !ok {
+			continue
+		}
+		if v.Probed {
+			all.add(v.Health)
+			if slices.Contains(probers, a.ID) {
+				assigned.add(v.Health)
+			}
+		}
+		if !recent(v.LastCall, in.Now) {
+			continue
+		}
+		t.callers++
+		for _, g := range groups {
+			if slices.Contains(v.EjectedIn, g.ID) {
+				t.ejecting[g.ID] = append(t.ejecting[g.ID], a.ID)
+			}
+		}
+	}
+	for _, e := range t.ejecting {
+		slices.Sort(e)
+	}
+	t.result.Votes = assigned
+	if assigned.total() == 0 {
+		t.result.Votes = all
+	}
+	if t.result.Votes.Degraded > t.result.Votes.Ready {
+		t.result.Degraded = true
+		t.result.Reason = ReasonProbers
+	}
+	return t
+}
+
+func (v *Votes) add(h Health) {
+	switch h {
+	case Degraded:
+		v.Degraded++
+	case Ready:
+		v.Ready++
+	}
+}
+
+func (v Votes) total() int { return v.Degraded + v.Ready }
+
+// recent reports whether a call at t counts as within CallWindow of now.
+// A call stamped after now (clock skew) is recent.
+func recent(t, now time.Time) bool {
+	return !t.IsZero() && now.Sub(t) <= CallWindow
+}
+
+// moreThan reports whether votes are strictly more than the fraction q of
+// total. The division is exact at the boundary: 1/2 == 0.5, 3/10 == 0.3.
+func moreThan(votes, total int, q float64) bool {
+	return total > 0 && float64(votes)/float64(total) > q
+}
+
+// group decides one group's rotation, breaker and state.
+func group(in Input, g *config.Group, tallies map[string]tally) GroupResult {
+	q := quorumOf(g)
+	r := GroupResult{ID: g.ID, Members: make([]GroupMember, 0, len(g.Members))}
+	for _, id := range in.Drained[g.ID] {
+		if slices.ContainsFunc(g.Members, func(m config.Member) bool { return m.ID == id }) {
+			r.Drained = append(r.Drained, id)
+		}
+	}
+	slices.Sort(r.Drained)
+	r.Drained = slices.Compact(r.Drained)
+	var inRotation []config.Member
+	for _, m := range g.Members {
+		gm := member(g, m, tallies[m.ID], q, slices.Contains(r.Drained, m.ID))
+		if gm.InRotation {
+			inRotation = append(inRotation, m)
+		}
+		r.Members = append(r.Members, gm)
+	}
+	slices.SortStableFunc(inRotation, func(a, b config.Member) int { return cmp.Compare(a.Priority, b.Priority) })
+	for _, m := range inRotation {
+		r.Rotation = append(r.Rotation, m.ID)
+	}
+	if g.Strategy == config.StrategyPriority && len(r.Rotation) > 0 {
+		r.ActiveMember = r.Rotation[0]
+	}
+	for _, a := range in.Agents {
+		if v, ok := a.Groups[g.ID]; ok && recent(v.LastCall, in.Now) {
+			r.Callers++
+			if v.Breaker == Open {
+				r.OpenVotes++
+			}
+		}
+	}
+	r.BreakerOpen = moreThan(r.OpenVotes, r.Callers, q)
+	r.State = state(r, g.MinHealthy)
+	return r
+}
+
+// member decides whether m is in g's global rotation.
+func member(g *config.Group, m config.Member, t tally, q float64, drained bool) GroupMember {
+	gm := GroupMember{
+		ID: m.ID, Priority: m.Priority, Weight: m.Weight,
+		Callers: t.callers, Ejecting: t.ejecting[g.ID],
+	}
+	switch {
+	case drained:
+		gm.Reason = ReasonDrained
+	case t.result.Degraded:
+		gm.Reason = ReasonProbers
+	case moreThan(len(gm.Ejecting), gm.Callers, q):
+		gm.Reason = ReasonTrafficQuorum
+	}
+	gm.InRotation = gm.Reason == ""
+	return gm
+}
+
+func state(r GroupResult, minHealthy int) string {
+	switch {
+	case r.BreakerOpen:
+		return StateDegraded
+	case len(r.Rotation) == 0:
+		return StateInactive
+	case len(r.Rotation) >= max(minHealthy, 1):
+		return StateHealthy
+	}
+	return StatePartial
+}

@@ -1,0 +1,156 @@
+package aggregate
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/hangarmesh/hangar/dataplane/config"
+)
+
+// CallWindow is how recent an agent's last call must be for the agent to
+// count as a caller of a member or a group.
+const CallWindow = 10 * time.Second
+
+// Reasons a member is degraded or out of a group's rotation.
+const (
+	ReasonDrained       = "drained"
+	ReasonProbers       = "probers"
+	ReasonTrafficQuorum = "traffic_quorum"
+)
+
+// Group states.
+const (
+	StateHealthy  = "healthy"
+	StatePartial  = "partial"
+	StateInactive = "inactive"
+	StateDegraded = "degraded"
+)
+
+// Health is an agent's active-probe verdict on a member. The zero value,
+// Unknown, is no verdict yet.
+type Health int
+
+// The probe verdicts.
+const (
+	Unknown Health = iota
+	Ready
+	Degraded
+)
+
+func (h Health) String() string {
+	switch h {
+	case Unknown:
+		return "unknown"
+	case Ready:
+		return "ready"
+	case Degraded:
+		return "degraded"
+	}
+	return "Health(" + strconv.Itoa(int(h)) + ")"
+}
+
+// Breaker is the state of an agent's local group circuit breaker. The zero
+// value is Closed.
+type Breaker int
+
+// The breaker states.
+const (
+	Closed Breaker = iota
+	Open
+	HalfOpen
+)
+
+func (b Breaker) String() string {
+	switch b {
+	case Closed:
+		return "closed"
+	case Open:
+		return "open"
+	case HalfOpen:
+		return "half_open"
+	}
+	return "Breaker(" + strconv.Itoa(int(b)) + ")"
+}
+
+// AgentView is what one connected agent last reported. Agent ids are
+// expected to be unique; a missing map entry means the agent reported
+// nothing about that member or group.
+type AgentView struct {
+	ID      string
+	Serves  []string              // member ids this agent can call
+	Members map[string]MemberView // by member id
+	Groups  map[string]GroupView  // by group id
+}
+
+// MemberView is one agent's view of one member.
+type MemberView struct {
+	Health    Health    // the agent's probe verdict (meaningful only if Probed)
+	Probed    bool      // the agent probes this member now
+	EjectedIn []string  // groups whose local rotation has the member out on this agent
+	LastCall  time.Time // last call this agent sent the member (zero: never)
+}
+
+// GroupView is one agent's view of one group.
+type GroupView struct {
+	Breaker  Breaker
+	LastCall time.Time // last call this agent sent the group (zero: never)
+}
+
+// Input is everything Compute decides from.
+type Input struct {
+	Fleet   *config.Fleet       // nil: no members or groups
+	Agents  []AgentView         // connected agents only, in any order
+	Drained map[string][]string // group id → members an operator drained
+	Now     time.Time
+}
+
+// Votes counts the probe verdicts that decided a member's health.
+type Votes struct{ Degraded, Ready int }
+
+// MemberResult is the global health of one member.
+type MemberResult struct {
+	ID       string
+	Degraded bool
+	// Reason is "" or ReasonProbers. Ejection by traffic is per group: see
+	// GroupMember.
+	Reason  string
+	Probers []string // agents assigned to probe it, sorted; nil if none serves it
+	Votes   Votes    // the verdicts counted (assigned probers, or the fallback)
+}
+
+// GroupMember is one member as seen from one group.
+type GroupMember struct {
+	ID               string
+	Priority, Weight int
+	InRotation       bool
+	// Reason says why the member is out of rotation: ReasonDrained,
+	// ReasonProbers or ReasonTrafficQuorum, in that precedence; "" if in.
+	Reason   string
+	Callers  int      // agents that called the member within CallWindow
+	Ejecting []string // of those, the agents that have it out of this group's local rotation (sorted)
+}
+
+// GroupResult is the global decision on one group.
+type GroupResult struct {
+	ID    string
+	State string // StateHealthy, StatePartial, StateInactive or StateDegraded
+	// Rotation lists the members in global rotation: priority ascending,
+	// then config order.
+	Rotation    []string
+	Drained     []string // members of the group an operator drained (sorted)
+	BreakerOpen bool
+	// OpenVotes and Callers count the agents that called the group within
+	// CallWindow with their breaker Open, and at all.
+	OpenVotes, Callers int
+	ActiveMember       string        // strategy priority only: Rotation[0]; "" otherwise or if none
+	Members            []GroupMember // config order
+}
+
+// Output is Compute's decision.
+type Output struct {
+	Members map[string]MemberResult // by member id
+	Groups  map[string]GroupResult  // by group id
+	// Assignments maps each connected agent to the members it probes
+	// (sorted); every connected agent has an entry, nil if it probes none.
+	Assignments map[string][]string
+}

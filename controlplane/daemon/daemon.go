@@ -1,0 +1,136 @@
+// Package daemon is the hangar-controlplane command: it connects to etcd
+// (an embedded single node by default, or an external cluster), stores the
+// fleet file, and runs a replica (agent streams, report publishing, leader
+// election and decisions) with its gRPC and metrics servers.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+)
+
+// Version is set at build time.
+var Version = "dev"
+
+// Run runs the hangar-controlplane command line with args until ctx ends.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root := &cobra.Command{
+		Use:           "hangar-controlplane",
+		Short:         "Hangar's control plane: aggregates agents' health and pushes routing snapshots",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(serveCommand(stderr), etcdCommand(stderr))
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+func serveCommand(stderr io.Writer) *cobra.Command {
+	v := viper.New()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run one control-plane replica",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f := v.GetString("settings"); f != "" {
+				v.SetConfigFile(f)
+				if err := v.ReadInConfig(); err != nil {
+					return fmt.Errorf("read --settings %s: %w", f, err)
+				}
+			}
+			s := Settings{
+				Listen: v.GetString("listen"), MetricsListen: v.GetString("metrics-listen"), Advertise: v.GetString("advertise"),
+				Name: v.GetString("name"), DataDir: v.GetString("data-dir"), EtcdEndpoints: splitList(v.GetStringSlice("etcd-endpoints")),
+				EtcdCAFile: v.GetString("etcd-ca-file"), EtcdCertFile: v.GetString("etcd-cert-file"), EtcdKeyFile: v.GetString("etcd-key-file"),
+				EtcdPrefix: v.GetString("etcd-prefix"), FleetConfig: v.GetString("fleet-config"),
+				TLSCertFile: v.GetString("tls-cert-file"), TLSKeyFile: v.GetString("tls-key-file"), TLSClientCAFile: v.GetString("tls-client-ca-file"),
+				AuthTokenFile: v.GetString("auth-token-file"), Insecure: v.GetBool("insecure"),
+				ElectionTTL: v.GetDuration("election-ttl"), LogLevel: v.GetString("log-level"), JSONLogs: v.GetBool("json-logs"),
+			}
+			if err := s.Validate(); err != nil {
+				return err
+			}
+			log, err := newLogger(s.LogLevel, s.JSONLogs, stderr)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), s, log)
+		},
+	}
+	f := cmd.Flags()
+	f.String("settings", "", "settings file (YAML/TOML/JSON) with any of these flags as keys")
+	f.String("listen", "127.0.0.1:7400", "gRPC address for agents and hangarctl")
+	f.String("metrics-listen", "127.0.0.1:7401", "HTTP address for /metrics, /healthz and /readyz")
+	f.String("advertise", "", "address others use to reach --listen (default: --listen)")
+	f.String("name", "", "unique replica name (default: HOSTNAME-PORT)")
+	f.String("data-dir", "hangar-controlplane.etcd", "embedded etcd data directory (single node; ignored with --etcd-endpoints)")
+	f.StringSlice("etcd-endpoints", nil, "external etcd cluster endpoints (comma-separated URLs)")
+	f.String("etcd-ca-file", "", "CA bundle to verify etcd servers")
+	f.String("etcd-cert-file", "", "client certificate for etcd")
+	f.String("etcd-key-file", "", "client key for etcd")
+	f.String("etcd-prefix", "/hangar/", "key prefix in etcd")
+	f.String("fleet-config", "", "fleet file to validate and store in etcd (MCP Hangar's config.yaml format)")
+	f.String("tls-cert-file", "", "server certificate for gRPC")
+	f.String("tls-key-file", "", "server key for gRPC")
+	f.String("tls-client-ca-file", "", "require agent client certificates signed by this CA (mTLS)")
+	f.String("auth-token-file", "", "require this bearer token from agents and hangarctl")
+	f.Bool("insecure", false, "allow plaintext gRPC on a non-loopback address")
+	f.Duration("election-ttl", 5*time.Second, "etcd session TTL: how fast a dead leader is replaced")
+	f.String("log-level", "info", "debug, info, warn or error")
+	f.Bool("json-logs", false, "log JSON lines")
+	must(v.BindPFlags(f))
+	v.SetEnvPrefix("HANGAR")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	return cmd
+}
+
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func newLogger(level string, json bool, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if json {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// ExitCode maps Run's error to a process exit code.
+func ExitCode(err error) int {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return 0
+	}
+	return 1
+}
+

@@ -1,0 +1,272 @@
+package daemon
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+
+	"github.com/hangarmesh/hangar/controlplane/etcdnode"
+	"github.com/hangarmesh/hangar/controlplane/server"
+	"github.com/hangarmesh/hangar/controlplane/store"
+	"github.com/hangarmesh/hangar/dataplane/config"
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
+)
+
+// stopGrace bounds the graceful part of shutdown.
+const stopGrace = 5 * time.Second
+
+func serve(ctx context.Context, s Settings, log *slog.Logger) error {
+	cli, closeEtcd, err := connectEtcd(ctx, s, log)
+	if err != nil {
+		return err
+	}
+	defer closeEtcd()
+	st := store.New(cli, s.EtcdPrefix)
+
+	if s.FleetConfig != "" {
+		if err := applyFleetConfig(ctx, st, s.FleetConfig, log); err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	met := server.NewMetrics(reg)
+	grpcMet := grpcprom.NewServerMetrics()
+	reg.MustRegister(grpcMet)
+
+	gs, err := grpcServer(s, grpcMet, log)
+	if err != nil {
+		return err
+	}
+	rep := server.NewReplica(server.Options{
+		Name: s.Name, Addr: s.Advertise, ElectionTTL: s.ElectionTTL, Store: st, Metrics: met, Logger: log,
+	})
+	hangarv1.RegisterAgentServiceServer(gs, rep.AgentService())
+	grpcMet.InitializeMetrics(gs)
+
+	ln, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on --listen %s: %w", s.Listen, err)
+	}
+	mln, err := net.Listen("tcp", s.MetricsListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on --metrics-listen %s: %w", s.MetricsListen, err)
+	}
+	hs := &http.Server{Handler: httpMux(reg, st), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("controlplane_started", "replica", s.Name, "grpc", ln.Addr().String(), "http", mln.Addr().String(),
+		"etcd", strings.Join(cli.Endpoints(), ","))
+
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return rep.Run(ctx) })
+	eg.Go(func() error {
+		if err := gs.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("grpc: %w", err)
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		if err := hs.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		<-ctx.Done()
+		// Two phases: stop accepting and let streams end (agents
+		// reconnect elsewhere), then cut what is left.
+		done := make(chan struct{})
+		go func() { gs.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(stopGrace):
+			gs.Stop()
+			<-done
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		return nil
+	})
+	err = eg.Wait()
+	log.Info("controlplane_stopped", "replica", s.Name)
+	return err
+}
+
+// applyFleetConfig validates the fleet file with the data plane's parser
+// and stores it when it differs. A bad file is refused: the stored config
+// stays as it was.
+func applyFleetConfig(ctx context.Context, st *store.Store, path string, log *slog.Logger) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read --fleet-config: %w", err)
+	}
+	if _, err := config.Parse(path, data, os.LookupEnv); err != nil {
+		return fmt.Errorf("--fleet-config refused (the stored configuration is unchanged):\n%w", err)
+	}
+	rev, changed, err := st.PutConfig(ctx, data)
+	if err != nil {
+		return fmt.Errorf("store the fleet config: %w", err)
+	}
+	log.Info("fleet_config_applied", "path", path, "revision", rev, "changed", changed)
+	return nil
+}
+
+// connectEtcd starts the embedded node or connects to the cluster.
+func connectEtcd(ctx context.Context, s Settings, log *slog.Logger) (*clientv3.Client, func(), error) {
+	if len(s.EtcdEndpoints) == 0 {
+		node, err := etcdnode.Start(ctx, etcdnode.Config{Dir: s.DataDir, Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("embedded etcd in --data-dir %s: %w", s.DataDir, err)
+		}
+		cli, err := node.Client()
+		if err != nil {
+			node.Close()
+			return nil, nil, err
+		}
+		log.Info("etcd_embedded", "data_dir", s.DataDir, "endpoints", strings.Join(node.Endpoints(), ","))
+		return cli, func() { cli.Close(); node.Close() }, nil
+	}
+	cfg := clientv3.Config{Endpoints: s.EtcdEndpoints, DialTimeout: 5 * time.Second, Context: ctx}
+	if s.EtcdCAFile != "" || s.EtcdCertFile != "" {
+		tc, err := tlsConfig(s.EtcdCertFile, s.EtcdKeyFile, s.EtcdCAFile, false)
+		if err != nil {
+			return nil, nil, fmt.Errorf("etcd TLS: %w", err)
+		}
+		cfg.TLS = tc
+	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(s.EtcdEndpoints, ","), err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cli.Status(sctx, s.EtcdEndpoints[0]); err != nil {
+		cli.Close()
+		return nil, nil, fmt.Errorf("etcd %s does not answer: %w", strings.Join(s.EtcdEndpoints, ","), err)
+	}
+	return cli, func() { cli.Close() }, nil
+}
+
+// grpcServer builds the gRPC server with TLS or mTLS, bearer-token auth,
+// panic recovery and Prometheus metrics.
+func grpcServer(s Settings, met *grpcprom.ServerMetrics, log *slog.Logger) (*grpc.Server, error) {
+	var token string
+	if s.AuthTokenFile != "" {
+		data, err := os.ReadFile(s.AuthTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --auth-token-file: %w", err)
+		}
+		if token = strings.TrimSpace(string(data)); len(token) < 16 {
+			return nil, fmt.Errorf("--auth-token-file %s: the token must be at least 16 characters", s.AuthTokenFile)
+		}
+	}
+	authFn := func(ctx context.Context) (context.Context, error) {
+		if token == "" {
+			return ctx, nil
+		}
+		got, err := auth.AuthFromMD(ctx, "bearer")
+		if err != nil || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			return nil, status.Error(codes.Unauthenticated, "hangar: a valid bearer token is required")
+		}
+		return ctx, nil
+	}
+	recover := recovery.WithRecoveryHandler(func(p any) error {
+		log.Error("grpc_panic", "panic", fmt.Sprint(p))
+		return status.Error(codes.Internal, "hangar: internal error")
+	})
+	opts := []grpc.ServerOption{
+		grpc.ChainStreamInterceptor(met.StreamServerInterceptor(), recovery.StreamServerInterceptor(recover), auth.StreamServerInterceptor(authFn)),
+		grpc.ChainUnaryInterceptor(met.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(recover), auth.UnaryServerInterceptor(authFn)),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	}
+	if s.TLSCertFile != "" {
+		tc, err := tlsConfig(s.TLSCertFile, s.TLSKeyFile, s.TLSClientCAFile, true)
+		if err != nil {
+			return nil, fmt.Errorf("gRPC TLS: %w", err)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	return grpc.NewServer(opts...), nil
+}
+
+// tlsConfig loads a key pair and a CA. For a server, the CA (if any)
+// verifies client certificates (mTLS); for a client, it verifies servers.
+func tlsConfig(certFile, keyFile, caFile string, server bool) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load key pair %s: %w", certFile, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA %s: %w", caFile, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA %s holds no PEM certificate", caFile)
+		}
+		if server {
+			tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		} else {
+			tc.RootCAs = pool
+		}
+	}
+	return tc, nil
+}
+
+// httpMux serves /metrics, /healthz (the process runs) and /readyz (etcd
+// answers).
+func httpMux(reg *prometheus.Registry, st *store.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, _, err := st.Config(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "etcd unavailable", "error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,238 @@
+// Package etcdnode runs a single-node etcd inside the control-plane process:
+// the default store behind --data-dir, used when no external cluster is given
+// with --etcd-endpoints. Start brings the node up and waits until it serves;
+// Close stops it and waits for every goroutine it started.
+//
+// The node keeps etcd's production settings (fsync on, 100 ms heartbeat,
+// 1 s election timeout) unless Config.Fast is set, which tests use to start in
+// about 40 ms. etcd's own logs are dropped unless the given logger has debug
+// enabled; then they are forwarded to it at debug level.
+package etcdnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// Defaults used when the Config leaves a field empty.
+const (
+	DefaultURL  = "http://127.0.0.1:0"
+	DefaultName = "hangar"
+	// compactionRetention bounds the history etcd keeps: older revisions are
+	// compacted every hour, so the database does not grow with every snapshot
+	// and event ever written.
+	compactionRetention = "1h"
+	dialTimeout         = 5 * time.Second
+)
+
+// Errors Start returns, wrapped with the offending path or address.
+var (
+	ErrDataDirLocked = errors.New("etcdnode: data dir in use by another etcd")
+	ErrAddrInUse     = errors.New("etcdnode: address already in use")
+)
+
+// Config says where and how the node runs. The zero value is not valid: Dir
+// is required.
+type Config struct {
+	// Dir is the data directory (created with mode 0700 if missing). A
+	// directory another etcd has open is refused with ErrDataDirLocked.
+	Dir string
+	// ClientURL and PeerURL are the listen (and advertised) URLs; empty means
+	// DefaultURL, whose port 0 picks a free port: Endpoints reports the real
+	// address.
+	ClientURL, PeerURL string
+	// Name is the member name; empty means DefaultName.
+	Name string
+	// Fast trades durability for speed, for tests only: no fsync, 10 ms
+	// heartbeat, 50 ms election timeout.
+	Fast bool
+	// Logger receives the node's own messages and, when it has debug
+	// enabled, etcd's logs at debug level. Nil discards everything.
+	Logger *slog.Logger
+}
+
+// Node is a running embedded etcd. Its methods are safe for concurrent use.
+type Node struct {
+	etcd      *embed.Etcd
+	endpoints []string
+	zlog      *zap.Logger
+	log       *slog.Logger
+	lock      *dirLock
+
+	watchDone chan struct{} // closed when watchErrors returns
+	mu        sync.Mutex
+	firstErr  error // first error etcd reported
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts the node and returns once it serves clients, or with an error
+// if it cannot start before ctx ends.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	ecfg, log, zlog, err := embedConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("etcdnode: create data dir: %w", err)
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	e, err := embed.StartEtcd(ecfg)
+	if err != nil {
+		lock.release()
+		return nil, startError(ecfg, err)
+	}
+	n := &Node{etcd: e, zlog: zlog, log: log, lock: lock, watchDone: make(chan struct{})}
+	for _, l := range e.Clients {
+		n.endpoints = append(n.endpoints, "http://"+l.Addr().String())
+	}
+	go n.watchErrors()
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-e.Server.StopNotify():
+		n.Close()
+		return nil, fmt.Errorf("etcdnode: etcd stopped while starting in %s: %w", cfg.Dir, n.err())
+	case <-ctx.Done():
+		n.Close()
+		return nil, fmt.Errorf("etcdnode: wait for etcd to be ready: %w", ctx.Err())
+	}
+	log.Info("etcd_started", "dir", cfg.Dir, "endpoints", n.endpoints, "fast", cfg.Fast)
+	return n, nil
+}
+
+func embedConfig(cfg Config) (*embed.Config, *slog.Logger, *zap.Logger, error) {
+	if cfg.Dir == "" {
+		return nil, nil, nil, errors.New("etcdnode: data dir is required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	zlog := zapLogger(log)
+	ec := embed.NewConfig()
+	ec.Dir = cfg.Dir
+	ec.Name = or(cfg.Name, DefaultName)
+	ec.InitialCluster = "" // recomputed below from the peer URL
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zlog)
+	ec.AutoCompactionMode = embed.CompactorModePeriodic
+	ec.AutoCompactionRetention = compactionRetention
+	for _, u := range []struct {
+		raw  string
+		dest *[]url.URL
+		adv  *[]url.URL
+		what string
+	}{
+		{cfg.ClientURL, &ec.ListenClientUrls, &ec.AdvertiseClientUrls, "client url"},
+		{cfg.PeerURL, &ec.ListenPeerUrls, &ec.AdvertisePeerUrls, "peer url"},
+	} {
+		parsed, err := url.Parse(or(u.raw, DefaultURL))
+		if err != nil || parsed.Host == "" {
+			return nil, nil, nil, fmt.Errorf("etcdnode: %s %q: want http://host:port", u.what, u.raw)
+		}
+		*u.dest, *u.adv = []url.URL{*parsed}, []url.URL{*parsed}
+	}
+	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	if cfg.Fast {
+		ec.UnsafeNoFsync = true
+		ec.TickMs = 10
+		ec.ElectionMs = 50
+	}
+	return ec, log, zlog, nil
+}
+
+// startError turns the errors a user can fix into clear ones.
+func startError(ec *embed.Config, err error) error {
+	var op *net.OpError
+	if errors.Is(err, syscall.EADDRINUSE) && errors.As(err, &op) {
+		which := "listen address"
+		for _, u := range ec.ListenClientUrls {
+			if op.Addr != nil && op.Addr.String() == u.Host {
+				which = "client url " + u.String()
+			}
+		}
+		for _, u := range ec.ListenPeerUrls {
+			if op.Addr != nil && op.Addr.String() == u.Host {
+				which = "peer url " + u.String()
+			}
+		}
+		return fmt.Errorf("%w: %s: another process listens there; stop it or choose another port (%v)",
+			ErrAddrInUse, which, err)
+	}
+	return fmt.Errorf("etcdnode: start etcd in %s: %w", ec.Dir, err)
+}
+
+// watchErrors logs errors etcd reports while serving; it returns when Close
+// has stopped etcd (which closes the channel).
+func (n *Node) watchErrors() {
+	defer close(n.watchDone)
+	for err := range n.etcd.Err() {
+		if err == nil {
+			continue
+		}
+		n.mu.Lock()
+		if n.firstErr == nil {
+			n.firstErr = err
+		}
+		n.mu.Unlock()
+		n.log.Error("etcd_failed", "err", err)
+	}
+}
+
+func (n *Node) err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.firstErr == nil {
+		return errors.New("no error reported")
+	}
+	return n.firstErr
+}
+
+// Endpoints returns the client URLs with the real ports.
+func (n *Node) Endpoints() []string { return append([]string(nil), n.endpoints...) }
+
+// Client dials a new client to the node. The caller closes it, before Close.
+func (n *Node) Client() (*clientv3.Client, error) {
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   n.Endpoints(),
+		DialTimeout: dialTimeout,
+		Logger:      n.zlog,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcdnode: dial %v: %w", n.endpoints, err)
+	}
+	return cli, nil
+}
+
+// Close stops the node and waits until it has stopped. Later calls return the
+// first call's result.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.etcd.Close() // closes Err(), which ends watchErrors
+		<-n.watchDone
+		n.closeErr = n.lock.release()
+	})
+	return n.closeErr
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,160 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/hangarmesh/hangar/internal/clock"
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
+)
+
+// agentService implements hangar.v1.AgentService on one replica.
+type agentService struct {
+	hangarv1.UnimplementedAgentServiceServer
+	hub *hub
+	log *slog.Logger
+	met *Metrics
+	clk clock.Clock
+}
+
+// Connect serves one agent's stream: the handler's goroutine is the only
+// one that calls Send; a second goroutine turns Recv into a channel and
+// ends when the stream does.
+func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error {
+	ctx, kick := context.WithCancelCause(stream.Context())
+	defer kick(nil)
+	msgs := make(chan *hangarv1.AgentMessage)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	hello, err := s.awaitHello(ctx, msgs, recvErr)
+	if err != nil {
+		return err
+	}
+	c := &agentConn{
+		id: hello.GetAgentId(), hello: hello, kick: kick,
+		queue: make(chan *hangarv1.ControlMessage, queueSize), connected: s.clk.Now(),
+	}
+	s.hub.add(c)
+	defer s.hub.remove(c)
+	s.log.Info("agent_connected", "agent_id", c.id, "host", hello.GetHost(), "version", hello.GetVersion(),
+		"snapshot_version", hello.GetSnapshotVersion())
+	defer s.log.Info("agent_disconnected", "agent_id", c.id)
+
+	for {
+		select {
+		case <-ctx.Done():
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return cause
+			}
+			return nil
+		case err := <-recvErr:
+			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
+				return nil
+			}
+			return err
+		case m := <-msgs:
+			if err := s.handle(c, m); err != nil {
+				return err
+			}
+		case out := <-c.queue:
+			if err := stream.Send(out); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *agentService) awaitHello(ctx context.Context, msgs <-chan *hangarv1.AgentMessage, recvErr <-chan error) (*hangarv1.Hello, error) {
+	t := s.clk.NewTimer(helloTimeout)
+	defer t.Stop()
+	select {
+	case m := <-msgs:
+		h := m.GetHello()
+		if h == nil {
+			return nil, status.Error(codes.InvalidArgument, "hangar: the first message of a stream must be Hello")
+		}
+		if h.GetAgentId() == "" {
+			return nil, status.Error(codes.InvalidArgument, "hangar: Hello.agent_id is empty: start the agent with --agent-id or let it default to the host name")
+		}
+		return h, nil
+	case err := <-recvErr:
+		return nil, err
+	case <-t.C():
+		return nil, status.Error(codes.DeadlineExceeded, "hangar: no Hello within 10s")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// handle processes one message from the agent.
+func (s *agentService) handle(c *agentConn, m *hangarv1.AgentMessage) error {
+	now := s.clk.Now()
+	switch msg := m.GetMsg().(type) {
+	case *hangarv1.AgentMessage_Report:
+		c.mu.Lock()
+		c.report, c.lastReport = msg.Report, now
+		c.mu.Unlock()
+		s.met.reports.WithLabelValues(reportKind(msg.Report)).Inc()
+		if msg.Report.GetHeartbeat() {
+			s.hub.notifyPublisher()
+		} else {
+			s.hub.notify()
+		}
+	case *hangarv1.AgentMessage_Ack:
+		c.mu.Lock()
+		if msg.Ack.GetVersion() > c.acked {
+			c.acked = msg.Ack.GetVersion()
+		}
+		c.mu.Unlock()
+		s.hub.acked(c, msg.Ack.GetVersion(), now)
+	case *hangarv1.AgentMessage_Nack:
+		c.mu.Lock()
+		c.parked, c.nackError = msg.Nack.GetVersion(), msg.Nack.GetError()
+		c.mu.Unlock()
+		s.met.nacks.Inc()
+		s.log.Warn("snapshot_nacked", "agent_id", c.id, "version", msg.Nack.GetVersion(), "error", msg.Nack.GetError())
+	case *hangarv1.AgentMessage_Hello:
+		return status.Error(codes.InvalidArgument, "hangar: Hello sent twice on one stream")
+	default:
+		return status.Error(codes.InvalidArgument, "hangar: empty AgentMessage")
+	}
+	return nil
+}
+
+func reportKind(r *hangarv1.Report) string {
+	if r.GetHeartbeat() {
+		return "heartbeat"
+	}
+	return "change"
+}
+
+// acked records convergence: from the snapshot's decision to this ACK.
+func (h *hub) acked(c *agentConn, version uint64, now time.Time) {
+	h.mu.Lock()
+	snap := h.snapshot
+	h.mu.Unlock()
+	if snap != nil && snap.GetVersion() == version && snap.GetCreated() != nil {
+		h.met.convergence.Observe(now.Sub(snap.GetCreated().AsTime()).Seconds())
+	}
+	h.notify()
+}

@@ -1,0 +1,196 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
+)
+
+// queueSize bounds the messages waiting to be sent to one agent. An agent
+// that falls this far behind is disconnected and resyncs on reconnect: it
+// never stalls the fan-out to the others (DESIGN §4.1).
+const queueSize = 16
+
+// helloTimeout bounds the wait for an agent's Hello.
+const helloTimeout = 10 * time.Second
+
+// errSlowAgent ends the stream of an agent whose queue overflowed.
+var errSlowAgent = status.Error(codes.ResourceExhausted, "hangar: agent too slow to read its snapshots; reconnect to resync")
+
+// agentConn is one connected agent's stream.
+type agentConn struct {
+	id        string
+	hello     *hangarv1.Hello
+	queue     chan *hangarv1.ControlMessage
+	kick      context.CancelCauseFunc // ends the stream
+	connected time.Time
+
+	mu          sync.Mutex
+	report      *hangarv1.Report // latest, merged
+	lastReport  time.Time
+	acked       uint64 // last ACKed snapshot version
+	parked      uint64 // NACKed version, not resent
+	sent        uint64 // last snapshot version queued
+	nackError   string
+	assignments []string
+}
+
+// enqueue queues msg without blocking; false means the queue is full.
+func (c *agentConn) enqueue(msg *hangarv1.ControlMessage) bool {
+	select {
+	case c.queue <- msg:
+		return true
+	default:
+		return false
+	}
+}
+
+// hub holds the agents connected to this replica and fans snapshots out.
+type hub struct {
+	log *slog.Logger
+	met *Metrics
+
+	mu       sync.Mutex
+	conns    map[string]*agentConn
+	snapshot *hangarv1.Snapshot  // the latest, sent to new agents
+	assign   map[string][]string // agent → probed members, from the leader
+	changed  chan struct{}       // wakes the report publisher
+	lead     chan struct{}       // wakes the leader's decision loop
+}
+
+func newHub(log *slog.Logger, met *Metrics) *hub {
+	return &hub{log: log, met: met, conns: map[string]*agentConn{},
+		changed: make(chan struct{}, 1), lead: make(chan struct{}, 1)}
+}
+
+// notifyPublisher says reports changed in a way only the published summary
+// needs (a heartbeat): the leader sees it at its next tick.
+func (h *hub) notifyPublisher() {
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
+}
+
+// notify says the agents or their states changed: publish and decide now.
+func (h *hub) notify() {
+	for _, ch := range []chan struct{}{h.changed, h.lead} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// add registers a connected agent, replacing an older stream of the same
+// agent id, and queues the current snapshot for it.
+func (h *hub) add(c *agentConn) {
+	h.mu.Lock()
+	old := h.conns[c.id]
+	h.conns[c.id] = c
+	snap, assign := h.snapshot, h.assign[c.id]
+	n := len(h.conns)
+	h.mu.Unlock()
+	if old != nil {
+		old.kick(errors.New("hangar: replaced by a newer stream of the same agent"))
+	}
+	h.met.agents.Set(float64(n))
+	if snap != nil {
+		h.push(c, snap, assign)
+	}
+	h.notify()
+}
+
+// remove unregisters c if it is still the agent's current stream.
+func (h *hub) remove(c *agentConn) {
+	h.mu.Lock()
+	if h.conns[c.id] == c {
+		delete(h.conns, c.id)
+	}
+	n := len(h.conns)
+	h.mu.Unlock()
+	h.met.agents.Set(float64(n))
+	h.notify()
+}
+
+// broadcast sends a new snapshot and the assignments to every agent.
+func (h *hub) broadcast(snap *hangarv1.Snapshot, assign map[string][]string) {
+	h.mu.Lock()
+	h.snapshot, h.assign = snap, assign
+	conns := make([]*agentConn, 0, len(h.conns))
+	for _, c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		h.push(c, snap, assign[c.id])
+	}
+}
+
+// push queues snap (unless this agent NACKed that version, or already has
+// it) and its assignment; a full queue disconnects the agent.
+func (h *hub) push(c *agentConn, snap *hangarv1.Snapshot, probe []string) {
+	c.mu.Lock()
+	skipSnap := snap.GetVersion() == c.parked || snap.GetVersion() <= c.sent
+	sameAssign := equalStrings(c.assignments, probe) && c.sent != 0
+	if !skipSnap {
+		c.sent = snap.GetVersion()
+	}
+	c.assignments = probe
+	c.mu.Unlock()
+	if !skipSnap {
+		msg := proto.Clone(snap).(*hangarv1.Snapshot)
+		msg.Nonce = fmt.Sprintf("%s-%d", c.id, snap.GetVersion())
+		if !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Snapshot{Snapshot: msg}}) {
+			h.slow(c)
+			return
+		}
+		h.met.pushes.Inc()
+	}
+	if !sameAssign || !skipSnap {
+		a := &hangarv1.Assignment{Version: snap.GetVersion(), Probe: probe}
+		if !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Assignment{Assignment: a}}) {
+			h.slow(c)
+		}
+	}
+}
+
+func (h *hub) slow(c *agentConn) {
+	h.met.slowDisconnects.Inc()
+	h.log.Warn("agent_disconnected_slow", "agent_id", c.id, "queue", queueSize)
+	c.kick(errSlowAgent)
+}
+
+// agents returns the connected agents' streams.
+func (h *hub) agents() []*agentConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*agentConn, 0, len(h.conns))
+	for _, c := range h.conns {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

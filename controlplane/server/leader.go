@@ -1,0 +1,287 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hangarmesh/hangar/controlplane/aggregate"
+	"github.com/hangarmesh/hangar/controlplane/store"
+	"github.com/hangarmesh/hangar/dataplane/config"
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
+)
+
+// configDebounce delays a decision after a config change, so that a burst
+// of writes becomes one snapshot (DESIGN §4.2: ≤ 100 ms).
+const configDebounce = 50 * time.Millisecond
+
+// tick re-decides periodically, so that calls leaving the 10 s window
+// are noticed without a report.
+const tick = time.Second
+
+// campaign runs for leadership until ctx ends; while leader, it decides.
+func (r *Replica) campaign(ctx context.Context, sess *concurrency.Session) error {
+	for ctx.Err() == nil {
+		l, err := r.store.Campaign(ctx, sess, r.name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("campaign: %w", err)
+		}
+		r.log.Info("leader_elected", "replica", r.name)
+		r.met.leader.Set(1)
+		err = r.lead(ctx, l)
+		r.met.leader.Set(0)
+		if ctx.Err() != nil {
+			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = l.Resign(rctx)
+			cancel()
+			return nil
+		}
+		r.log.Warn("leadership_lost", "replica", r.name, "error", errString(err))
+	}
+	return nil
+}
+
+// decider is the leader's state between decisions.
+type decider struct {
+	yaml    []byte
+	fleet   *config.Fleet
+	drained map[string][]string
+	remote  map[string][]byte // other replicas' reports
+	last    []byte            // content of the last snapshot written
+	prev    aggregate.Output
+}
+
+// lead aggregates every agent's reports and writes a snapshot whenever the
+// decision changes, until leadership is lost.
+func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	configs := r.store.WatchConfig(ctx)
+	drains := r.store.WatchDrained(ctx)
+	reports := r.store.WatchReports(ctx)
+	d := &decider{}
+	ticker := r.clk.NewTimer(tick)
+	defer func() { ticker.Stop() }()
+	var debounce <-chan time.Time
+	for {
+		decide := false
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.Done():
+			return errors.New("etcd reports a new leader")
+		case v, ok := <-configs:
+			if !ok {
+				return nil
+			}
+			if f, err := config.Parse("etcd:config", v.Data, func(string) (string, bool) { return "", false }); err != nil {
+				r.log.Error("stored_config_invalid", "revision", v.Rev, "error", err.Error())
+			} else {
+				d.yaml, d.fleet = v.Data, f
+				t := r.clk.NewTimer(configDebounce)
+				debounce = t.C()
+			}
+		case <-debounce:
+			debounce, decide = nil, true
+		case m, ok := <-drains:
+			if !ok {
+				return nil
+			}
+			d.drained, decide = m, true
+		case m, ok := <-reports:
+			if !ok {
+				return nil
+			}
+			delete(m, r.name) // this replica's agents are read from memory
+			d.remote, decide = m, true
+		case <-r.hub.lead:
+			decide = true
+		case <-ticker.C():
+			ticker = r.clk.NewTimer(tick)
+			decide = true
+		}
+		if !decide || d.fleet == nil {
+			continue
+		}
+		if err := r.decide(ctx, l, d); err != nil {
+			if errors.Is(err, store.ErrNotLeader) {
+				return err
+			}
+			r.log.Warn("decision_failed", "error", err.Error())
+		}
+	}
+}
+
+// decide computes the routing state and writes a snapshot if it changed.
+func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) error {
+	views := r.localViews()
+	for replica, data := range d.remote {
+		var rr hangarv1.ReplicaReport
+		if err := proto.Unmarshal(data, &rr); err != nil {
+			r.log.Warn("replica_report_unreadable", "replica", replica, "error", err.Error())
+			continue
+		}
+		for _, ar := range rr.GetAgents() {
+			views = append(views, agentView(ar))
+		}
+	}
+	out := aggregate.Compute(aggregate.Input{Fleet: d.fleet, Agents: views, Drained: d.drained, Now: r.clk.Now()})
+	rec := record(d.yaml, d.fleet, out)
+	content, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
+	}
+	if bytesEqual(content, d.last) {
+		return nil
+	}
+	rec.Snapshot.Created = timestamppb.New(r.clk.Now())
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
+	}
+	rev, err := r.store.PutSnapshot(ctx, l, data)
+	if err != nil {
+		return err
+	}
+	r.met.decisions.Inc()
+	r.events(ctx, d.prev, out, rev)
+	d.last, d.prev = content, out
+	r.log.Info("snapshot_written", "version", rev, "agents", len(views))
+	return nil
+}
+
+// localViews reads this replica's agents from memory.
+func (r *Replica) localViews() []aggregate.AgentView {
+	conns := r.hub.agents()
+	views := make([]aggregate.AgentView, 0, len(conns))
+	for _, c := range conns {
+		views = append(views, agentView(c.summary(r.name)))
+	}
+	return views
+}
+
+// agentView converts a stored agent report for aggregation.
+func agentView(ar *hangarv1.AgentReport) aggregate.AgentView {
+	v := aggregate.AgentView{
+		ID: ar.GetHello().GetAgentId(), Serves: ar.GetHello().GetServers(),
+		Members: map[string]aggregate.MemberView{}, Groups: map[string]aggregate.GroupView{},
+	}
+	for _, m := range ar.GetReport().GetMembers() {
+		mv := aggregate.MemberView{Probed: m.GetProbed(), EjectedIn: m.GetEjectedIn()}
+		switch m.GetState() {
+		case hangarv1.MemberState_MEMBER_STATE_READY:
+			mv.Health = aggregate.Ready
+		case hangarv1.MemberState_MEMBER_STATE_DEGRADED, hangarv1.MemberState_MEMBER_STATE_DEAD:
+			mv.Health = aggregate.Degraded
+		}
+		if m.GetLastCall() != nil {
+			mv.LastCall = m.GetLastCall().AsTime()
+		}
+		v.Members[m.GetMember()] = mv
+	}
+	for _, g := range ar.GetReport().GetGroups() {
+		gv := aggregate.GroupView{}
+		switch g.GetBreaker() {
+		case hangarv1.BreakerState_BREAKER_STATE_OPEN:
+			gv.Breaker = aggregate.Open
+		case hangarv1.BreakerState_BREAKER_STATE_HALF_OPEN:
+			gv.Breaker = aggregate.HalfOpen
+		}
+		if g.GetLastCall() != nil {
+			gv.LastCall = g.GetLastCall().AsTime()
+		}
+		v.Groups[g.GetGroup()] = gv
+	}
+	return v
+}
+
+// record builds the stored snapshot from a decision (without Created).
+func record(yaml []byte, fleet *config.Fleet, out aggregate.Output) *hangarv1.SnapshotRecord {
+	sum := sha256.Sum256(yaml)
+	snap := &hangarv1.Snapshot{FleetConfig: yaml, ConfigHash: hex.EncodeToString(sum[:])}
+	for _, id := range fleet.Order {
+		if _, ok := fleet.Servers[id]; ok {
+			m := out.Members[id]
+			st := &hangarv1.ServerState{Id: id, State: hangarv1.MemberState_MEMBER_STATE_READY}
+			if m.Degraded {
+				st.State, st.Reason = hangarv1.MemberState_MEMBER_STATE_DEGRADED, m.Reason
+			}
+			snap.Servers = append(snap.Servers, st)
+		}
+		if _, ok := fleet.Groups[id]; ok {
+			g := out.Groups[id]
+			gs := &hangarv1.GroupState{Id: id, State: g.State, Rotation: g.Rotation, Drained: g.Drained, ActiveMember: g.ActiveMember}
+			if g.BreakerOpen {
+				gs.Breaker = hangarv1.BreakerState_BREAKER_STATE_OPEN
+			}
+			snap.Groups = append(snap.Groups, gs)
+		}
+	}
+	rec := &hangarv1.SnapshotRecord{Snapshot: snap, Assignments: map[string]*hangarv1.Assignment{}}
+	for agent, members := range out.Assignments {
+		rec.Assignments[agent] = &hangarv1.Assignment{Probe: members}
+	}
+	return rec
+}
+
+// events records what changed between two decisions in the event log.
+func (r *Replica) events(ctx context.Context, prev, next aggregate.Output, rev int64) {
+	ids := make([]string, 0, len(next.Groups))
+	for id := range next.Groups {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		g, p := next.Groups[id], prev.Groups[id]
+		was := map[string]bool{}
+		for _, m := range p.Members {
+			was[m.ID] = m.InRotation
+		}
+		for _, m := range g.Members {
+			in, known := was[m.ID]
+			switch {
+			case m.InRotation == in && known, m.InRotation && !known:
+				continue
+			case m.InRotation:
+				r.event(ctx, store.Event{Kind: "member_in_rotation", Group: id, Server: m.ID, Message: fmt.Sprintf("back in global rotation (snapshot %d)", rev)})
+			default:
+				r.event(ctx, store.Event{Kind: "member_out_of_rotation", Group: id, Server: m.ID, Message: fmt.Sprintf("out of global rotation: %s (snapshot %d)", m.Reason, rev)})
+			}
+		}
+		if g.BreakerOpen != p.BreakerOpen {
+			kind := "circuit_closed"
+			if g.BreakerOpen {
+				kind = "circuit_opened"
+			}
+			r.event(ctx, store.Event{Kind: kind, Group: id, Message: fmt.Sprintf("%d of %d calling agents have it open", g.OpenVotes, g.Callers)})
+		}
+		if g.ActiveMember != p.ActiveMember && p.ActiveMember != "" {
+			r.event(ctx, store.Event{Kind: "active_member_changed", Group: id, Server: g.ActiveMember, Message: "from " + p.ActiveMember})
+		}
+	}
+}
+
+func (r *Replica) event(ctx context.Context, e store.Event) {
+	r.log.Info(e.Kind, "group", e.Group, "member", e.Server, "message", e.Message)
+	if _, err := r.store.AppendEvent(ctx, e); err != nil && ctx.Err() == nil {
+		r.log.Warn("event_append_failed", "error", err.Error())
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,202 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hangarmesh/hangar/controlplane/store"
+	"github.com/hangarmesh/hangar/internal/clock"
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
+)
+
+// publishEvery bounds how often a replica rewrites its agents' report in
+// etcd; a change report goes out within this delay.
+const publishEvery = 20 * time.Millisecond
+
+// Replica is one control-plane replica: it serves its agents' streams,
+// publishes their reports for the leader, pushes every new snapshot to
+// them, and campaigns to be the leader that decides (DESIGN §4.3).
+type Replica struct {
+	name  string
+	addr  string
+	ttl   time.Duration
+	store *store.Store
+	hub   *hub
+	svc   *agentService
+	log   *slog.Logger
+	met   *Metrics
+	clk   clock.Clock
+}
+
+// Options configure a Replica.
+type Options struct {
+	Name        string        // unique replica name
+	Addr        string        // advertised gRPC address
+	ElectionTTL time.Duration // etcd session TTL (default 5 s)
+	Store       *store.Store
+	Metrics     *Metrics
+	Logger      *slog.Logger
+	Clock       clock.Clock
+}
+
+// NewReplica builds a replica; Run starts it.
+func NewReplica(o Options) *Replica {
+	if o.ElectionTTL <= 0 {
+		o.ElectionTTL = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	h := newHub(o.Logger, o.Metrics)
+	return &Replica{
+		name: o.Name, addr: o.Addr, ttl: o.ElectionTTL, store: o.Store, hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock,
+		svc: &agentService{hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock},
+	}
+}
+
+// AgentService returns the gRPC service to register on the replica's server.
+func (r *Replica) AgentService() hangarv1.AgentServiceServer { return r.svc }
+
+// Run serves until ctx ends. It holds an etcd session (its lease keeps the
+// replica's keys); losing it ends Run with an error, so the process exits
+// rather than serving agents a state it can no longer follow.
+func (r *Replica) Run(ctx context.Context) error {
+	sess, err := r.store.NewSession(ctx, r.ttl)
+	if err != nil {
+		return fmt.Errorf("etcd session: %w", err)
+	}
+	defer sess.Close()
+	if err := r.store.RegisterReplica(ctx, sess, r.name, r.addr); err != nil {
+		return fmt.Errorf("register replica: %w", err)
+	}
+	r.log.Info("replica_started", "replica", r.name, "addr", r.addr)
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return r.follow(ctx) })
+	eg.Go(func() error { return r.publish(ctx, sess) })
+	eg.Go(func() error { return r.campaign(ctx, sess) })
+	eg.Go(func() error {
+		select {
+		case <-sess.Done():
+			return errors.New("etcd session expired: the replica lost contact with etcd")
+		case <-ctx.Done():
+			return nil
+		}
+	})
+	return eg.Wait()
+}
+
+// follow pushes every snapshot written in etcd to this replica's agents.
+func (r *Replica) follow(ctx context.Context) error {
+	for v := range r.store.WatchSnapshot(ctx) {
+		var rec hangarv1.SnapshotRecord
+		if err := proto.Unmarshal(v.Data, &rec); err != nil {
+			r.log.Error("snapshot_unreadable", "version", v.Rev, "error", err.Error())
+			continue
+		}
+		snap := rec.GetSnapshot()
+		if snap == nil {
+			continue
+		}
+		snap.Version = uint64(v.Rev)
+		assign := make(map[string][]string, len(rec.GetAssignments()))
+		for id, a := range rec.GetAssignments() {
+			assign[id] = a.GetProbe()
+		}
+		r.met.snapshotVersion.Set(float64(v.Rev))
+		r.hub.broadcast(snap, assign)
+	}
+	return nil
+}
+
+// publish writes this replica's agents' reports to etcd when they change,
+// at most every publishEvery, for the leader to aggregate.
+func (r *Replica) publish(ctx context.Context, sess *concurrency.Session) error {
+	var last []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.hub.changed:
+		}
+		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(r.replicaReport())
+		if err != nil {
+			return fmt.Errorf("encode replica report: %w", err)
+		}
+		if !bytesEqual(data, last) {
+			if err := r.store.PutReport(ctx, sess, r.name, data); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				r.log.Warn("report_publish_failed", "error", err.Error())
+			} else {
+				last = data
+			}
+		}
+		t := r.clk.NewTimer(publishEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C():
+		}
+	}
+}
+
+// replicaReport summarizes the connected agents: what aggregation needs,
+// without the heartbeat counters.
+func (r *Replica) replicaReport() *hangarv1.ReplicaReport {
+	rr := &hangarv1.ReplicaReport{Replica: r.name}
+	for _, c := range r.hub.agents() {
+		rr.Agents = append(rr.Agents, c.summary(r.name))
+	}
+	return rr
+}
+
+// summary is the agent's stored report, with last_call rounded to the
+// second (the leader looks at a 10 s window) so that steady traffic does
+// not rewrite the report.
+func (c *agentConn) summary(replica string) *hangarv1.AgentReport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ar := &hangarv1.AgentReport{
+		Hello: c.hello, Connected: timestamppb.New(c.connected), AckedVersion: c.acked, Replica: replica,
+	}
+	if c.report != nil {
+		rep := &hangarv1.Report{Seq: c.report.GetSeq()}
+		for _, m := range c.report.GetMembers() {
+			rep.Members = append(rep.Members, &hangarv1.MemberReport{
+				Member: m.GetMember(), State: m.GetState(), Probed: m.GetProbed(), EjectedIn: m.GetEjectedIn(),
+				ConsecutiveFailures: m.GetConsecutiveFailures(), LastCall: roundSecond(m.GetLastCall()),
+			})
+		}
+		for _, g := range c.report.GetGroups() {
+			rep.Groups = append(rep.Groups, &hangarv1.GroupReport{
+				Group: g.GetGroup(), Breaker: g.GetBreaker(), ConsecutiveFailures: g.GetConsecutiveFailures(),
+				LastCall: roundSecond(g.GetLastCall()),
+			})
+		}
+		rep.Seq = 0 // the sequence changes with every heartbeat
+		ar.Report = rep
+	}
+	return ar
+}
+
+func roundSecond(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
+	if ts == nil {
+		return nil
+	}
+	return &timestamppb.Timestamp{Seconds: ts.GetSeconds()}
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
