@@ -66,9 +66,21 @@ func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *co
 	f.Bool("json-logs", false, "log JSON lines")
 	f.String("auth-token-file", "", "require this bearer token from HTTP clients")
 	f.Bool("unsafe-no-auth", false, "allow a non-loopback HTTP bind without a token")
-	for _, name := range []string{"http", "host", "port", "log-file", "log-level", "json-logs", "auth-token-file", "unsafe-no-auth"} {
+	f.StringSlice("control-plane", nil, "control-plane replicas HOST:PORT[,HOST:PORT…] (env HANGAR_CONTROL_PLANE): report to them and follow their snapshots")
+	f.String("agent-id", "", "stable agent id for the control plane (default: the host name)")
+	f.String("state-dir", "", "keep the last accepted snapshot here and boot from it when no replica answers")
+	f.String("cp-ca-file", "", "CA bundle that signs the control plane's certificates (enables TLS)")
+	f.String("cp-cert-file", "", "client certificate for the control plane (mTLS)")
+	f.String("cp-key-file", "", "client key for the control plane (mTLS)")
+	f.String("cp-token-file", "", "bearer token for the control plane")
+	f.Bool("cp-insecure", false, "allow plaintext to a non-loopback control plane")
+	for _, name := range []string{"http", "host", "port", "log-file", "log-level", "json-logs", "auth-token-file", "unsafe-no-auth",
+		"control-plane", "agent-id", "state-dir", "cp-ca-file", "cp-cert-file", "cp-key-file", "cp-token-file", "cp-insecure"} {
 		must(v.BindPFlag(name, f.Lookup(name)))
 	}
+	must(v.BindEnv("control-plane", "HANGAR_CONTROL_PLANE"))
+	must(v.BindEnv("agent-id", "HANGAR_AGENT_ID"))
+	must(v.BindEnv("state-dir", "HANGAR_STATE_DIR"))
 	must(v.BindEnv("host", "MCP_HTTP_HOST", "HANGAR_HTTP_HOST"))
 	must(v.BindEnv("port", "MCP_HTTP_PORT", "HANGAR_HTTP_PORT"))
 	must(v.BindEnv("log-level", "HANGAR_LOG_LEVEL", "MCP_LOG_LEVEL"))
@@ -89,6 +101,14 @@ func settingsFrom(v *viper.Viper) (Settings, error) {
 		JSONLogs:      v.GetBool("json-logs"),
 		AuthTokenFile: v.GetString("auth-token-file"),
 		UnsafeNoAuth:  v.GetBool("unsafe-no-auth"),
+		ControlPlane:  splitList(v.GetStringSlice("control-plane")),
+		AgentID:       v.GetString("agent-id"),
+		StateDir:      v.GetString("state-dir"),
+		CPCAFile:      v.GetString("cp-ca-file"),
+		CPCertFile:    v.GetString("cp-cert-file"),
+		CPKeyFile:     v.GetString("cp-key-file"),
+		CPTokenFile:   v.GetString("cp-token-file"),
+		CPInsecure:    v.GetBool("cp-insecure"),
 	}
 	return s, s.Validate()
 }
@@ -117,6 +137,18 @@ func newLogger(s Settings, stderr io.Writer) (*slog.Logger, io.Closer, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), closer, nil
 	}
 	return slog.New(slog.NewTextHandler(w, opts)), closer, nil
+}
+
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 func must(err error) {

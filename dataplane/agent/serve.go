@@ -19,9 +19,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/dataplane/controlclient"
 	"github.com/hangarmesh/hangar/dataplane/gateway"
 	"github.com/hangarmesh/hangar/dataplane/metrics"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
 // shutdownGrace bounds how long in-flight HTTP requests may finish on stop.
@@ -34,23 +36,44 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	}
 	defer closer.Close()
 
-	fleet, err := config.Load(s.ConfigPath)
-	if err != nil {
-		return fmt.Errorf("invalid fleet configuration (nothing was started):\n%w", err)
+	var fleet *config.Fleet
+	if s.ConfigPath != "" {
+		if fleet, err = config.Load(s.ConfigPath); err != nil {
+			return fmt.Errorf("invalid fleet configuration (nothing was started):\n%w", err)
+		}
+		log.Info("config_loaded", "path", s.ConfigPath, "servers", len(fleet.Servers), "groups", len(fleet.Groups))
 	}
-	log.Info("config_loaded", "path", s.ConfigPath, "servers", len(fleet.Servers), "groups", len(fleet.Groups))
-
 	met := metrics.New()
-	r, err := router.New(fleet, router.Options{Logger: log, Observer: met})
-	if err != nil {
-		return err
-	}
-	gw := gateway.New(r, log)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	eg, ctx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return r.Run(ctx) })
+
+	// The fleet runtime holds the router (rebuilt when a snapshot brings a
+	// new fleet configuration); the control-plane client, when configured,
+	// observes every call and drives the runtime.
+	var rt *fleetRuntime
+	if len(s.ControlPlane) == 0 {
+		rt = newFleetRuntime(ctx, log, met)
+		if err := rt.install(fleet, ""); err != nil {
+			return err
+		}
+	} else {
+		var cc *controlclient.Client
+		var agent *managedAgent
+		if rt, agent, cc, err = startManaged(ctx, s, fleet, met, log); err != nil {
+			return err
+		}
+		eg.Go(func() error { return cc.Run(ctx) })
+		if err := waitInstalled(ctx, agent, log); err != nil {
+			cancel()
+			_ = eg.Wait()
+			rt.wait()
+			return err
+		}
+	}
+	defer rt.wait()
+	gw := rt.gateway()
 	eg.Go(func() error { return gw.Run(ctx) })
 	eg.Go(func() error {
 		defer cancel() // the front door closing (stdin EOF) stops the agent
@@ -67,6 +90,78 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	err = eg.Wait()
 	log.Info("agent_stopped")
 	return err
+}
+
+// startManaged prepares managed mode: the runtime, the agent the
+// control-plane client drives, and the client itself. A fleet from
+// --config is installed at once; otherwise the last snapshot in the state
+// dir is, so the agent serves within a second even with every replica down.
+func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *metrics.Agent, log *slog.Logger) (*fleetRuntime, *managedAgent, *controlclient.Client, error) {
+	dial, err := dialOptions(s)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var agent *managedAgent
+	opts := controlclient.Options{
+		Endpoints: s.ControlPlane, AgentID: s.AgentID, Host: hostname(), Version: Version,
+		DialOptions: dial, StateDir: s.StateDir, Logger: log,
+	}
+	var boot *hangarv1.Snapshot
+	if s.StateDir != "" {
+		if boot, err = controlclient.LoadState(s.StateDir); err != nil {
+			log.Warn("state_unusable", "dir", s.StateDir, "error", err.Error())
+			boot = nil
+		}
+		if boot != nil {
+			opts.SnapshotVersion = boot.GetVersion()
+		}
+	}
+	cc := controlclient.New(agentProxy{&agent}, opts)
+	rt := newFleetRuntime(ctx, log, router.Observers(met, cc.Observer()))
+	agent = newManagedAgent(rt, fleet != nil)
+	registerCPMetrics(met.Registry, cc)
+	if fleet != nil {
+		if err := rt.install(fleet, ""); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if boot != nil {
+		if err := agent.ApplySnapshot(boot); err != nil {
+			log.Warn("state_unusable", "dir", s.StateDir, "error", err.Error())
+		} else {
+			log.Info("state_loaded", "dir", s.StateDir, "version", boot.GetVersion())
+			agent.Detach() // until a replica answers, local probes decide
+		}
+	}
+	return rt, agent, cc, nil
+}
+
+// agentProxy lets the client be built before the agent it drives.
+type agentProxy struct{ a **managedAgent }
+
+func (p agentProxy) ApplySnapshot(s *hangarv1.Snapshot) error { return (*p.a).ApplySnapshot(s) }
+func (p agentProxy) AssignProbes(m []string)                  { (*p.a).AssignProbes(m) }
+func (p agentProxy) Detach()                                  { (*p.a).Detach() }
+func (p agentProxy) LocalView() ([]router.MemberView, []router.GroupView) {
+	return (*p.a).LocalView()
+}
+func (p agentProxy) Servers() []string { return (*p.a).Servers() }
+
+// waitInstalled blocks until a fleet configuration runs (from --config,
+// the state dir or the first snapshot).
+func waitInstalled(ctx context.Context, a *managedAgent, log *slog.Logger) error {
+	select {
+	case <-a.installed:
+		return nil
+	default:
+	}
+	log.Info("waiting_for_fleet_config", "reason", "no --config and no snapshot in --state-dir: waiting for the control plane")
+	select {
+	case <-a.installed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stopped before the control plane sent a fleet configuration: %w", ctx.Err())
+	}
 }
 
 type nopWriteCloser struct{ io.Writer }

@@ -22,6 +22,18 @@ type Settings struct {
 	JSONLogs      bool
 	AuthTokenFile string // bearer token clients must send over HTTP
 	UnsafeNoAuth  bool   // allow a non-loopback bind without a token
+
+	// Managed mode: with ControlPlane set the agent reports to the control
+	// plane and follows its snapshots. Without ConfigPath it takes the fleet
+	// configuration from the snapshots (and from StateDir after a restart).
+	ControlPlane []string // replicas, host:port
+	AgentID      string   // stable id (default: the host name)
+	StateDir     string   // where accepted snapshots are kept ("" = nowhere)
+	CPCAFile     string   // CA that signs the replicas' certificates (TLS)
+	CPCertFile   string   // client certificate (mTLS)
+	CPKeyFile    string
+	CPTokenFile  string // bearer token for the control plane
+	CPInsecure   bool   // allow plaintext to a non-loopback replica
 }
 
 // DefaultConfigPaths are tried, in order, when no fleet file is named.
@@ -44,7 +56,7 @@ func (s *Settings) Validate() error {
 	if s.Port < 0 || s.Port > 65535 {
 		return fmt.Errorf("--port %d: a port is between 0 and 65535", s.Port)
 	}
-	if s.ConfigPath == "" {
+	if s.ConfigPath == "" && len(s.ControlPlane) == 0 {
 		for _, p := range DefaultConfigPaths() {
 			if _, err := os.Stat(p); err == nil {
 				s.ConfigPath = p
@@ -53,8 +65,14 @@ func (s *Settings) Validate() error {
 		}
 		if s.ConfigPath == "" {
 			return errors.New("no fleet configuration: pass --config FILE or set MCP_CONFIG " +
-				"(looked in " + strings.Join(DefaultConfigPaths(), ", ") + ")")
+				"(looked in " + strings.Join(DefaultConfigPaths(), ", ") + "), or take it from the control plane with --control-plane HOST:PORT")
 		}
+	}
+	if (s.CPCertFile == "") != (s.CPKeyFile == "") {
+		return errors.New("--cp-cert-file and --cp-key-file go together")
+	}
+	if len(s.ControlPlane) > 0 && s.AgentID == "" {
+		s.AgentID = hostname()
 	}
 	if s.HTTP && !isLoopback(s.Host) && s.AuthTokenFile == "" && !s.UnsafeNoAuth {
 		return fmt.Errorf("refusing to serve MCP on %s without authentication: pass --auth-token-file FILE "+

@@ -1,0 +1,230 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/dataplane/controlclient"
+	"github.com/hangarmesh/hangar/dataplane/router"
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
+)
+
+// managedAgent is the agent as the control-plane client drives it: it
+// applies snapshots (the global view and, when the agent has no local
+// fleet file, the fleet configuration), probe assignments, and falls back
+// to local decisions when no replica answers (DESIGN §3.5).
+type managedAgent struct {
+	rt    *fleetRuntime
+	local bool // the fleet comes from --config, not from snapshots
+
+	mu        sync.Mutex
+	last      *hangarv1.Snapshot
+	installed chan struct{} // closed once a fleet configuration runs
+	once      sync.Once
+}
+
+func newManagedAgent(rt *fleetRuntime, local bool) *managedAgent {
+	a := &managedAgent{rt: rt, local: local, installed: make(chan struct{})}
+	if local {
+		a.markInstalled()
+	}
+	return a
+}
+
+func (a *managedAgent) markInstalled() { a.once.Do(func() { close(a.installed) }) }
+
+// ApplySnapshot implements controlclient.Agent.
+func (a *managedAgent) ApplySnapshot(s *hangarv1.Snapshot) error {
+	if !a.local && len(s.GetFleetConfig()) > 0 && s.GetConfigHash() != a.rt.configHash() {
+		fleet, err := config.Parse("control-plane snapshot", s.GetFleetConfig(), os.LookupEnv)
+		if err != nil {
+			return fmt.Errorf("fleet configuration of snapshot %d: %w", s.GetVersion(), err)
+		}
+		if err := a.rt.install(fleet, s.GetConfigHash()); err != nil {
+			return err
+		}
+	}
+	if a.rt.router() == nil {
+		return fmt.Errorf("snapshot %d carries no fleet configuration and the agent has none (start it with --config)", s.GetVersion())
+	}
+	a.rt.setGlobal(globalOf(s, false))
+	a.mu.Lock()
+	a.last = s
+	a.mu.Unlock()
+	a.markInstalled()
+	return nil
+}
+
+// AssignProbes implements controlclient.Agent.
+func (a *managedAgent) AssignProbes(members []string) {
+	if members == nil {
+		members = []string{}
+	}
+	a.rt.assign(members)
+}
+
+// Detach implements controlclient.Agent: probe everything and decide
+// rotation locally; only operators' drains stay in force.
+func (a *managedAgent) Detach() {
+	a.rt.assign(nil)
+	a.mu.Lock()
+	last := a.last
+	a.mu.Unlock()
+	if last != nil {
+		a.rt.setGlobal(globalOf(last, true))
+	}
+}
+
+// LocalView implements controlclient.Agent.
+func (a *managedAgent) LocalView() ([]router.MemberView, []router.GroupView) {
+	if r := a.rt.router(); r != nil {
+		return r.LocalView()
+	}
+	return nil, nil
+}
+
+// Servers implements controlclient.Agent.
+func (a *managedAgent) Servers() []string {
+	r := a.rt.router()
+	if r == nil {
+		return nil
+	}
+	var out []string
+	for _, id := range r.Fleet().Order {
+		if _, ok := r.Fleet().Servers[id]; ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// globalOf turns a snapshot into the router's global view. drainsOnly
+// keeps just the drains (the control plane is gone: its rotation and
+// breaker opinions go stale, local probes decide).
+func globalOf(s *hangarv1.Snapshot, drainsOnly bool) *router.Global {
+	g := &router.Global{Version: s.GetVersion(), Drained: map[string][]string{}}
+	if !drainsOnly {
+		g.Rotation, g.BreakerOpen = map[string][]string{}, map[string]bool{}
+	}
+	for _, gs := range s.GetGroups() {
+		if len(gs.GetDrained()) > 0 {
+			g.Drained[gs.GetId()] = gs.GetDrained()
+		}
+		if drainsOnly {
+			continue
+		}
+		g.Rotation[gs.GetId()] = gs.GetRotation()
+		if gs.GetBreaker() == hangarv1.BreakerState_BREAKER_STATE_OPEN {
+			g.BreakerOpen[gs.GetId()] = true
+		}
+	}
+	return g
+}
+
+// dialOptions builds the credentials for the control plane: TLS (with a
+// client certificate for mTLS) or plaintext on loopback (or --cp-insecure),
+// a bearer token if configured, and keepalives to notice a frozen replica.
+func dialOptions(s Settings) ([]grpc.DialOption, error) {
+	opts := []grpc.DialOption{grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true})}
+	useTLS := s.CPCAFile != "" || s.CPCertFile != ""
+	if useTLS {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if s.CPCAFile != "" {
+			pem, err := os.ReadFile(s.CPCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("read --cp-ca-file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--cp-ca-file %s holds no PEM certificate", s.CPCAFile)
+			}
+			tc.RootCAs = pool
+		}
+		if s.CPCertFile != "" {
+			cert, err := tls.LoadX509KeyPair(s.CPCertFile, s.CPKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("load --cp-cert-file/--cp-key-file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	} else {
+		for _, ep := range s.ControlPlane {
+			host, _, err := net.SplitHostPort(ep)
+			if err != nil {
+				return nil, fmt.Errorf("--control-plane %q: want HOST:PORT", ep)
+			}
+			if !isLoopback(host) && !s.CPInsecure {
+				return nil, fmt.Errorf("refusing plaintext to the control plane at %s: pass --cp-ca-file (TLS), or --cp-insecure to accept the risk", ep)
+			}
+		}
+		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	if s.CPTokenFile != "" {
+		tok, err := readToken(s.CPTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cp-token-file: %w", err)
+		}
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: tok, secure: useTLS}))
+	}
+	return opts, nil
+}
+
+// bearer sends "authorization: Bearer <token>" with every RPC.
+type bearer struct {
+	token  string
+	secure bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// registerCPMetrics exports the control-plane connection on the agent.
+func registerCPMetrics(reg prometheus.Registerer, cc *controlclient.Client) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcp_hangar_control_plane_connected",
+			Help: "1 while the agent has a stream to a control-plane replica, else 0."}, func() float64 {
+			if cc.Status().Connected {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcp_hangar_snapshot_version",
+			Help: "Version of the routing snapshot the agent runs (0: none)."}, func() float64 {
+			return float64(cc.Status().SnapshotVersion)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcp_hangar_snapshot_age_seconds",
+			Help: "Seconds since the agent last accepted a snapshot (0: none yet)."}, func() float64 {
+			t := cc.Status().LastSnapshot
+			if t.IsZero() {
+				return 0
+			}
+			return time.Since(t).Seconds()
+		}),
+	)
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "hangar-agent"
+	}
+	return strings.ToLower(h)
+}

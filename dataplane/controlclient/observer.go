@@ -1,0 +1,168 @@
+package controlclient
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hangarmesh/hangar/dataplane/breaker"
+	"github.com/hangarmesh/hangar/dataplane/health"
+	"github.com/hangarmesh/hangar/dataplane/outcome"
+	"github.com/hangarmesh/hangar/dataplane/router"
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
+)
+
+// LatencyBuckets are the upper bounds, in seconds, of
+// MemberReport.latency_buckets (LATENCY_BUCKETS_SECONDS in agent.proto):
+// element i of a report counts the interval's attempts whose duration d has
+// LatencyBuckets[i-1] < d ≤ LatencyBuckets[i]. Buckets are not cumulative,
+// and the last bound is +Inf, so a report has len(LatencyBuckets) counts.
+// The finite bounds are those of mcp_hangar_tool_call_duration_seconds.
+// Do not modify.
+var LatencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, math.Inf(1)}
+
+// bucketOf returns the index in LatencyBuckets of an attempt lasting d.
+func bucketOf(d time.Duration) int {
+	s := d.Seconds()
+	for i, le := range LatencyBuckets {
+		if s <= le {
+			return i
+		}
+	}
+	return len(LatencyBuckets) - 1 // NaN cannot happen; keep the index valid anyway
+}
+
+// observer implements router.Observer for the Client. Attempt is on the
+// call path: it takes no lock once a member has its counters.
+type observer struct {
+	changed chan struct{} // capacity 1: a state change is waiting to be reported
+	members sync.Map      // member id → *counters
+}
+
+// counters are one member's attempts in the current heartbeat interval.
+type counters struct {
+	calls   []atomic.Uint64 // by index in outcome.Classes
+	buckets []atomic.Uint64 // by index in LatencyBuckets
+}
+
+func newObserver() *observer { return &observer{changed: make(chan struct{}, 1)} }
+
+var _ router.Observer = (*observer)(nil)
+
+// note records that a local state changed, without blocking.
+func (o *observer) note() {
+	select {
+	case o.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (o *observer) MemberState(string, health.State) { o.note() }
+func (o *observer) Breaker(string, breaker.State)    { o.note() }
+func (o *observer) Rotation(string, string, bool)    { o.note() }
+
+func (o *observer) Probe(string, bool, time.Duration)                                   {}
+func (o *observer) Call(string, string, outcome.Class, router.ErrorType, time.Duration) {}
+func (o *observer) ActiveMember(string, string)                                         {}
+func (o *observer) Failover(string, string, string, outcome.Class)                      {}
+func (o *observer) Failback(string, string, string)                                     {}
+
+// Attempt counts one attempt on member by class and duration.
+func (o *observer) Attempt(_, member, _ string, class outcome.Class, d time.Duration) {
+	i := slices.Index(outcome.Classes, class)
+	if member == "" || i < 0 {
+		return
+	}
+	v, ok := o.members.Load(member)
+	if !ok {
+		v, _ = o.members.LoadOrStore(member, &counters{
+			calls:   make([]atomic.Uint64, len(outcome.Classes)),
+			buckets: make([]atomic.Uint64, len(LatencyBuckets)),
+		})
+	}
+	ctr := v.(*counters)
+	ctr.calls[i].Add(1)
+	ctr.buckets[bucketOf(d)].Add(1)
+}
+
+// take returns member's counters since the last take and resets them: calls
+// holds only classes with attempts, buckets is nil if there were none.
+func (o *observer) take(member string) (calls map[string]uint64, buckets []uint64) {
+	v, ok := o.members.Load(member)
+	if !ok {
+		return nil, nil
+	}
+	ctr := v.(*counters)
+	for i := range ctr.calls {
+		if n := ctr.calls[i].Swap(0); n > 0 {
+			if calls == nil {
+				calls = map[string]uint64{}
+			}
+			calls[string(outcome.Classes[i])] = n
+		}
+	}
+	if calls == nil {
+		return nil, nil
+	}
+	buckets = make([]uint64, len(ctr.buckets))
+	for i := range ctr.buckets {
+		buckets[i] = ctr.buckets[i].Swap(0)
+	}
+	return calls, buckets
+}
+
+// reset drops every counter, at the start of a stream: the first heartbeat
+// covers the stream's first interval, not the time without a control plane.
+func (o *observer) reset() { o.members.Clear() }
+
+// report builds a Report of the agent's local view. A heartbeat also takes
+// the interval's counters of every member in the view.
+func (c *Client) report(seq uint64, heartbeat bool) *hangarv1.Report {
+	members, groups := c.agent.LocalView()
+	r := &hangarv1.Report{Seq: seq, At: timestamppb.New(c.clock.Now()), Heartbeat: heartbeat}
+	for _, m := range members {
+		mr := &hangarv1.MemberReport{
+			Member:              m.ID,
+			State:               hangarv1.MemberState(m.State),
+			Probed:              m.Probed,
+			EjectedIn:           m.EjectedIn,
+			ConsecutiveFailures: uint32(max(m.ConsecutiveFailures, 0)),
+			LastCall:            timestamp(m.LastCall),
+		}
+		if heartbeat {
+			mr.Calls, mr.LatencyBuckets = c.obs.take(m.ID)
+		}
+		r.Members = append(r.Members, mr)
+	}
+	for _, g := range groups {
+		r.Groups = append(r.Groups, &hangarv1.GroupReport{
+			Group:               g.ID,
+			Breaker:             breakerState(g.Breaker),
+			ConsecutiveFailures: uint32(max(g.ConsecutiveFailures, 0)),
+			LastCall:            timestamp(g.LastCall),
+		})
+	}
+	return r
+}
+
+func breakerState(s breaker.State) hangarv1.BreakerState {
+	switch s {
+	case breaker.Open:
+		return hangarv1.BreakerState_BREAKER_STATE_OPEN
+	case breaker.HalfOpen:
+		return hangarv1.BreakerState_BREAKER_STATE_HALF_OPEN
+	}
+	return hangarv1.BreakerState_BREAKER_STATE_CLOSED
+}
+
+// timestamp converts t, with nil for the zero time ("never").
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
