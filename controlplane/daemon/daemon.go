@@ -133,4 +133,3 @@ func ExitCode(err error) int {
 	}
 	return 1
 }
-
