@@ -99,7 +99,7 @@ func (g *Group) eligible(global *Global) (pick []strategy.Candidate, fallback bo
 		}
 		c := strategy.Candidate{ID: gm.ID(), Priority: gm.spec.Priority, Weight: gm.spec.Weight, InFlight: int(gm.inFlight.Load())}
 		all = append(all, c)
-		if gm.State().Serving() && gm.rot.Eligible() {
+		if gm.healthy() && gm.rot.Eligible() {
 			local = append(local, c)
 		}
 	}

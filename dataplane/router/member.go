@@ -205,3 +205,11 @@ func (m *Member) probeNow() { m.wake() }
 
 // called records that a call is being sent to the member.
 func (m *Member) called() { m.lastCall.Store(m.clk.Now().UnixNano()) }
+
+// healthy reports whether this agent's probes let the member serve. A
+// member this agent does not probe (the control plane assigned its probes
+// to other agents) is judged by the global view alone: its own last verdict
+// may be stale.
+func (m *Member) healthy() bool {
+	return m.State().Serving() || !m.probing.Load()
+}

@@ -358,3 +358,22 @@ func TestGlobalViewMerges(t *testing.T) {
 		t.Fatalf("standalone again: want the primary")
 	}
 }
+
+// A member whose probes the control plane moved to other agents is judged by
+// the global view: this agent's stale DEGRADED verdict does not keep it out.
+func TestUnprobedMemberFollowsGlobalView(t *testing.T) {
+	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
+	f := fleet(config.StrategyPriority, nil, primary, backup)
+	f.Servers["primary"].MaxConsecutiveFailures = 1
+	primary.fail(t, mathserver.Faults{FailList: true}) // the first probe degrades it
+	r, _ := startRouter(t, f)
+	if res, _ := call(t, r, "whoami"); text(res) != "backup" {
+		t.Fatalf("degraded primary served")
+	}
+	primary.fail(t, mathserver.Faults{}) // it recovers; other agents probe it now
+	r.SetGlobal(&Global{Version: 3, Rotation: map[string][]string{"grp": {"primary", "backup"}}})
+	r.AssignProbes([]string{"backup"})
+	if res, err := call(t, r, "whoami"); err != nil || text(res) != "primary" {
+		t.Fatalf("got %v, %v; want the primary, back in global rotation", res, err)
+	}
+}

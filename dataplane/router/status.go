@@ -106,7 +106,7 @@ func (g *Group) status(global *Global) GroupStatus {
 	}
 	for _, gm := range g.members {
 		rs := gm.rot.Status()
-		in := gm.State().Serving() && rs.Phase == rotation.In && global.inRotation(g.cfg.ID, gm.ID())
+		in := gm.healthy() && rs.Phase == rotation.In && global.inRotation(g.cfg.ID, gm.ID())
 		if in {
 			st.HealthyCount++
 		}
