@@ -35,7 +35,8 @@ type Group struct {
 	mu     sync.Mutex
 	active string // the member that served the last successful call
 
-	lastCall atomic.Int64 // unix ns of the last call
+	lastCall atomic.Int64  // unix ns of the last call
+	forced   atomic.Uint64 // snapshot version that last forced the breaker open
 }
 
 // groupMember is a member as seen by one group: its passive rotation is
@@ -172,7 +173,10 @@ func (q request) send(ctx context.Context, c *upstream.Client) (*Result, outcome
 
 // call runs one tool call on the group.
 func (g *Group) call(ctx context.Context, global *Global, q request, opts CallOptions) (*Result, outcome.Class, error) {
-	if global != nil && global.BreakerOpen[g.cfg.ID] {
+	if global != nil && global.BreakerOpen[g.cfg.ID] && g.forced.Swap(global.Version) != global.Version {
+		// Open once per snapshot that says so: the local breaker then runs
+		// its own reset timeout and half-open probes, whose results bring
+		// the fleet-wide verdict back.
 		g.applyBreaker(g.breaker.ForceOpen())
 	}
 	g.lastCall.Store(g.clk.Now().UnixNano())

@@ -377,3 +377,24 @@ func TestUnprobedMemberFollowsGlobalView(t *testing.T) {
 		t.Fatalf("got %v, %v; want the primary, back in global rotation", res, err)
 	}
 }
+
+// A breaker the control plane says is open fleet-wide opens here too, once
+// per snapshot: it still half-opens after reset_timeout_s, so a recovered
+// group closes again.
+func TestGlobalBreakerOpensOncePerSnapshot(t *testing.T) {
+	only := newUpstream(t, "only")
+	r, clk := startRouter(t, fleet(config.StrategyRoundRobin, func(g *config.Group) {
+		g.CircuitBreaker = config.CircuitBreaker{FailureThreshold: 3, ResetTimeout: 30 * time.Second, ProbeCount: 1}
+	}, only))
+	r.SetGlobal(&Global{Version: 9, BreakerOpen: map[string]bool{"grp": true}})
+	if _, err := call(t, r, "add"); TypeOf(err) != ErrCircuitOpen {
+		t.Fatalf("got %v; want %s from the fleet-wide breaker", err, ErrCircuitOpen)
+	}
+	clk.Advance(31 * time.Second)
+	if _, err := call(t, r, "add"); err != nil {
+		t.Fatalf("after reset_timeout_s the half-open probe call must run: %v", err)
+	}
+	if st, _ := r.GroupStatus("grp"); st.Breaker != "closed" {
+		t.Fatalf("breaker %s; want closed after a passing probe call", st.Breaker)
+	}
+}
