@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // Defaults used when the Config leaves a field empty.
@@ -35,6 +37,11 @@ const (
 	// and event ever written.
 	compactionRetention = "1h"
 	dialTimeout         = 5 * time.Second
+	// Close gives in-flight client RPCs this long, then cuts the remaining
+	// connections (watches never end by themselves); etcd alone would wait
+	// its request timeout, over 5 s.
+	closeGrace     = time.Second
+	fastCloseGrace = 100 * time.Millisecond
 )
 
 // Errors Start returns, wrapped with the offending path or address.
@@ -72,8 +79,11 @@ type Node struct {
 	lock      *dirLock
 
 	watchDone chan struct{} // closed when watchErrors returns
-	mu        sync.Mutex
-	firstErr  error // first error etcd reported
+	mu        sync.Mutex    // guards firstErr and servers
+	firstErr  error         // first error etcd reported
+
+	grace   time.Duration  // for in-flight client RPCs on Close
+	servers []*grpc.Server // etcd's client-facing gRPC servers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -93,12 +103,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n := &Node{zlog: zlog, log: log, lock: lock, watchDone: make(chan struct{}), grace: closeGrace}
+	if cfg.Fast {
+		n.grace = fastCloseGrace
+	}
+	ecfg.ServiceRegister = n.addServer
 	e, err := embed.StartEtcd(ecfg)
 	if err != nil {
 		lock.release()
 		return nil, startError(ecfg, err)
 	}
-	n := &Node{etcd: e, zlog: zlog, log: log, lock: lock, watchDone: make(chan struct{})}
+	n.etcd = e
 	for _, l := range e.Clients {
 		n.endpoints = append(n.endpoints, "http://"+l.Addr().String())
 	}
@@ -132,6 +147,7 @@ func embedConfig(cfg Config) (*embed.Config, *slog.Logger, *zap.Logger, error) {
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zlog)
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
 	ec.AutoCompactionRetention = compactionRetention
+	ec.EnableGRPCGateway = false // Hangar speaks gRPC only
 	for _, u := range []struct {
 		raw  string
 		dest *[]url.URL
@@ -223,11 +239,39 @@ func (n *Node) Client() (*clientv3.Client, error) {
 // first call's result.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.stopServers()
 		n.etcd.Close() // closes Err(), which ends watchErrors
 		<-n.watchDone
 		n.closeErr = n.lock.release()
 	})
 	return n.closeErr
+}
+
+// addServer records a gRPC server etcd serves clients with. etcd calls it
+// from its serving goroutines.
+func (n *Node) addServer(gs *grpc.Server) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.servers = append(n.servers, gs)
+}
+
+// stopServers stops the client gRPC servers gracefully, or at once after
+// the grace period.
+func (n *Node) stopServers() {
+	n.mu.Lock()
+	servers := slices.Clone(n.servers)
+	n.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, gs := range servers {
+		wg.Go(gs.GracefulStop)
+	}
+	t := time.AfterFunc(n.grace, func() {
+		for _, gs := range servers {
+			gs.Stop() // interrupts GracefulStop
+		}
+	})
+	wg.Wait()
+	t.Stop()
 }
 
 func or(s, def string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -13,6 +14,9 @@ import (
 
 // DefaultSessionTTL is the session TTL NewSession uses when given ttl <= 0.
 const DefaultSessionTTL = 5 * time.Second
+
+// resignTimeout bounds the resignation of a campaign that failed late.
+const resignTimeout = 5 * time.Second
 
 // NewSession grants a lease of ttl (rounded up to whole seconds, at least one;
 // <= 0 means DefaultSessionTTL) and keeps it alive until the session is closed
@@ -70,6 +74,7 @@ type Leadership struct {
 
 	done chan struct{}      // closed when leadership is lost
 	stop context.CancelFunc // ends watch; called by Resign
+	mu   sync.Mutex         // serializes Resign: Election is not safe for concurrent use
 }
 
 // Name is the replica name the leader campaigned with.
@@ -84,7 +89,9 @@ func (l *Leadership) Done() <-chan struct{} { return l.done }
 // waits until Done is closed. Done is closed even if the deletion of the
 // election key fails (it then expires with the session).
 func (l *Leadership) Resign(ctx context.Context) error {
+	l.mu.Lock()
 	err := l.el.Resign(ctx)
+	l.mu.Unlock()
 	l.stop()
 	<-l.done
 	if err != nil {
@@ -112,7 +119,10 @@ func (s *Store) Campaign(ctx context.Context, sess *concurrency.Session, name st
 	// The session may have expired while Campaign waited: check the key.
 	rev, err := l.check(ctx, sess.Client())
 	if err != nil {
-		el.Resign(ctx)
+		// ctx may be done: resign on the session's own time.
+		rctx, cancel := context.WithTimeout(sess.Ctx(), resignTimeout)
+		el.Resign(rctx)
+		cancel()
 		return nil, fmt.Errorf("campaign as %q: %w", name, err)
 	}
 	wctx, stop := context.WithCancel(sess.Ctx())
@@ -141,13 +151,8 @@ func (l *Leadership) watch(ctx context.Context, cli *clientv3.Client, rev int64)
 	ctx = clientv3.WithRequireLeader(ctx)
 	b := newBackoff()
 	for ctx.Err() == nil {
-		for wr := range cli.Watch(ctx, l.key, clientv3.WithRev(rev+1), clientv3.WithFilterPut()) {
-			if wr.Err() != nil {
-				break
-			}
-			if len(wr.Events) > 0 { // a deletion
-				return
-			}
+		if l.deleted(ctx, cli, rev) {
+			return
 		}
 		// The watch failed (compaction, lost etcd leader): still ours?
 		for ctx.Err() == nil {
@@ -165,6 +170,22 @@ func (l *Leadership) watch(ctx context.Context, cli *clientv3.Client, rev int64)
 			b.wait(ctx)
 		}
 	}
+}
+
+// deleted watches the election key from rev+1; true once it is deleted,
+// false when the watch fails.
+func (l *Leadership) deleted(ctx context.Context, cli *clientv3.Client, rev int64) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for wr := range cli.Watch(ctx, l.key, clientv3.WithRev(rev+1), clientv3.WithFilterPut()) {
+		if wr.Err() != nil {
+			return false
+		}
+		if len(wr.Events) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Leader returns the current leader's name, "" when there is none.

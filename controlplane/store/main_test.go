@@ -60,14 +60,21 @@ func ctxFor(t *testing.T) context.Context {
 	return ctx
 }
 
-// newSession opens a session closed when the test ends (if still open).
+// newSession opens a session closed when the test ends, unless the test
+// closed or orphaned it already.
 func newSession(t *testing.T, s *Store, ttl time.Duration) *concurrency.Session {
 	t.Helper()
 	sess, err := s.NewSession(ctxFor(t), ttl)
 	if err != nil {
 		t.Fatalf("NewSession: %v", err)
 	}
-	t.Cleanup(func() { sess.Close() })
+	t.Cleanup(func() {
+		select {
+		case <-sess.Done():
+		default:
+			sess.Close()
+		}
+	})
 	return sess
 }
 
@@ -123,6 +130,11 @@ func recvUntil[T any](t *testing.T, ch <-chan T, ok func(T) bool) T {
 
 // closed reports whether ch is closed within d.
 func closed(ch <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+	}
 	select {
 	case <-ch:
 		return true
