@@ -103,7 +103,11 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 			if !ok {
 				return nil
 			}
-			delete(m, r.name) // this replica's agents are read from memory
+			for key := range m {
+				if r.ownShard(key) {
+					delete(m, key) // this replica's agents are read from memory
+				}
+			}
 			d.remote, decide = m, true
 		case <-r.hub.lead:
 			decide = true

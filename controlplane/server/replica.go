@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -119,29 +121,37 @@ func (r *Replica) follow(ctx context.Context) error {
 	return nil
 }
 
+// reportShards splits a replica's report over this many etcd keys
+// (reports/<replica>#<shard>), so that each value stays far below etcd's
+// request size limit and a change rewrites one shard, not every agent.
+const reportShards = 32
+
 // publish writes this replica's agents' reports to etcd when they change,
 // at most every publishEvery, for the leader to aggregate.
 func (r *Replica) publish(ctx context.Context, sess *concurrency.Session) error {
-	var last []byte
+	last := make([][]byte, reportShards)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.hub.changed:
 		}
-		data, err := proto.MarshalOptions{Deterministic: true}.Marshal(r.replicaReport())
-		if err != nil {
-			return fmt.Errorf("encode replica report: %w", err)
-		}
-		if !bytesEqual(data, last) {
-			if err := r.store.PutReport(ctx, sess, r.name, data); err != nil {
+		for i, rr := range r.replicaReports() {
+			data, err := proto.MarshalOptions{Deterministic: true}.Marshal(rr)
+			if err != nil {
+				return fmt.Errorf("encode replica report: %w", err)
+			}
+			if last[i] != nil && bytesEqual(data, last[i]) {
+				continue
+			}
+			if err := r.store.PutReport(ctx, sess, shardKey(r.name, i), data); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				r.log.Warn("report_publish_failed", "error", err.Error())
-			} else {
-				last = data
+				continue
 			}
+			last[i] = data
 		}
 		t := r.clk.NewTimer(publishEvery)
 		select {
@@ -153,14 +163,25 @@ func (r *Replica) publish(ctx context.Context, sess *concurrency.Session) error 
 	}
 }
 
-// replicaReport summarizes the connected agents: what aggregation needs,
-// without the heartbeat counters.
-func (r *Replica) replicaReport() *hangarv1.ReplicaReport {
-	rr := &hangarv1.ReplicaReport{Replica: r.name}
-	for _, c := range r.hub.agents() {
-		rr.Agents = append(rr.Agents, c.summary(r.name))
+func shardKey(replica string, i int) string { return fmt.Sprintf("%s#%02d", replica, i) }
+
+// ownShard reports whether a reports key belongs to this replica.
+func (r *Replica) ownShard(key string) bool { return strings.HasPrefix(key, r.name+"#") }
+
+// replicaReports summarizes the connected agents, sharded by agent id:
+// what aggregation needs, without the heartbeat counters.
+func (r *Replica) replicaReports() []*hangarv1.ReplicaReport {
+	out := make([]*hangarv1.ReplicaReport, reportShards)
+	for i := range out {
+		out[i] = &hangarv1.ReplicaReport{Replica: r.name}
 	}
-	return rr
+	for _, c := range r.hub.agents() {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(c.id))
+		i := h.Sum32() % reportShards
+		out[i].Agents = append(out[i].Agents, c.summary(r.name))
+	}
+	return out
 }
 
 // summary is the agent's stored report, with last_call rounded to the
