@@ -10,9 +10,9 @@ PKGS := ./...
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-build: ## Build hangar-agent, mcp-math and hangar-bench into bin/
+build: ## Build hangar-agent, hangar-controlplane, mcp-math and the demo and bench programs into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo
+	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./controlplane/cmd/hangar-controlplane ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo
 
 test: ## Run every test (unit, integration, end to end) with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -20,7 +20,7 @@ test: ## Run every test (unit, integration, end to end) with the race detector
 test-unit: ## Run the unit tests only (no processes started)
 	$(GO) test -race -count=1 -short $(PKGS)
 
-demo: build ## Run the failover demo: two mcp-math upstreams, an agent, a primary killed and restarted
+demo: build ## Run the demo: a control plane on embedded etcd, two agents, two mcp-math upstreams; the primary killed and restarted
 	@$(BIN)/hangar-demo -bin $(BIN)
 
 bench: build ## Run the benchmarks, print the report, write .bench/report.json (BENCH_FLAGS=-quick for a short run)

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -79,8 +80,9 @@ type Node struct {
 	lock      *dirLock
 
 	watchDone chan struct{} // closed when watchErrors returns
-	mu        sync.Mutex    // guards firstErr and servers
+	mu        sync.Mutex    // guards firstErr, closing and servers
 	firstErr  error         // first error etcd reported
+	closing   bool          // Close has begun
 
 	grace   time.Duration  // for in-flight client RPCs on Close
 	servers []*grpc.Server // etcd's client-facing gRPC servers
@@ -205,7 +207,11 @@ func (n *Node) watchErrors() {
 		if n.firstErr == nil {
 			n.firstErr = err
 		}
+		closing := n.closing
 		n.mu.Unlock()
+		if closing && strings.Contains(err.Error(), "server closed") {
+			continue // the listeners closing under Close: not a failure
+		}
 		n.log.Error("etcd_failed", "err", err)
 	}
 }
@@ -239,6 +245,9 @@ func (n *Node) Client() (*clientv3.Client, error) {
 // first call's result.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closing = true
+		n.mu.Unlock()
 		n.stopServers()
 		n.etcd.Close() // closes Err(), which ends watchErrors
 		<-n.watchDone

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -108,7 +110,10 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 					delete(m, key) // this replica's agents are read from memory
 				}
 			}
-			d.remote, decide = m, true
+			// Its own shards, rewritten on every ACK, change nothing here.
+			if !maps.EqualFunc(m, d.remote, bytes.Equal) {
+				d.remote, decide = m, true
+			}
 		case <-r.hub.lead:
 			decide = true
 		case <-ticker.C():
@@ -121,6 +126,9 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 		if err := r.decide(ctx, l, d); err != nil {
 			if errors.Is(err, store.ErrNotLeader) {
 				return err
+			}
+			if ctx.Err() != nil {
+				return nil
 			}
 			r.log.Warn("decision_failed", "error", err.Error())
 		}
@@ -180,6 +188,15 @@ func agentView(ar *hangarv1.AgentReport) aggregate.AgentView {
 	v := aggregate.AgentView{
 		ID: ar.GetHello().GetAgentId(), Serves: ar.GetHello().GetServers(),
 		Members: map[string]aggregate.MemberView{}, Groups: map[string]aggregate.GroupView{},
+	}
+	// Hello lists the members of the fleet the agent had when it connected:
+	// none for an agent that takes its fleet from the first snapshot. Its
+	// reports list the members it serves now.
+	if ms := ar.GetReport().GetMembers(); len(ms) > 0 {
+		v.Serves = make([]string, 0, len(ms))
+		for _, m := range ms {
+			v.Serves = append(v.Serves, m.GetMember())
+		}
 	}
 	for _, m := range ar.GetReport().GetMembers() {
 		mv := aggregate.MemberView{Probed: m.GetProbed(), EjectedIn: m.GetEjectedIn()}

@@ -53,7 +53,10 @@ func (r *Router) LocalView() ([]MemberView, []GroupView) {
 			if !ok {
 				continue
 			}
-			if gm := g.member(members[i].ID); gm != nil && gm.rot.Status().Phase != rotation.In {
+			// Out only: once its ejection time has passed the member is on
+			// probation here, and the control plane must let it back into
+			// global rotation for this agent's trial calls to reach it.
+			if gm := g.member(members[i].ID); gm != nil && gm.rot.Status().Phase == rotation.Out {
 				members[i].EjectedIn = append(members[i].EjectedIn, id)
 			}
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// connect opens the demo's MCP client session to the agent.
+// connect opens an MCP client session to an agent.
 func connect(ctx context.Context, url string) (*mcp.ClientSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -79,6 +79,7 @@ type groupStatus struct {
 	State        string `json:"state"`
 	Breaker      string `json:"circuit_breaker_state"`
 	ActiveMember string `json:"active_member"`
+	Snapshot     uint64 `json:"global_snapshot_version"`
 	Members      []struct {
 		ID         string `json:"id"`
 		State      string `json:"state"`
@@ -105,23 +106,35 @@ func (gs groupStatus) member(id string) (state string, inRotation bool) {
 	return "", false
 }
 
+// allReady reports whether every member is ready and in rotation.
+func (gs groupStatus) allReady() bool {
+	for _, m := range gs.Members {
+		if m.State != "ready" || !m.InRotation {
+			return false
+		}
+	}
+	return len(gs.Members) > 0
+}
+
 // String renders the status as a few aligned lines.
 func (gs groupStatus) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "group %s: state=%s circuit_breaker=%s active_member=%s\n", groupName, gs.State, gs.Breaker, gs.ActiveMember)
+	fmt.Fprintf(&b, "group %s: state=%s circuit_breaker=%s active_member=%s global_snapshot_version=%d\n",
+		groupName, gs.State, gs.Breaker, gs.ActiveMember, gs.Snapshot)
 	for _, m := range gs.Members {
-		fmt.Fprintf(&b, "  %-14s priority=%d health=%-9s in_rotation=%-5t (%s)\n", m.ID, m.Priority, m.State, m.InRotation, m.Rotation)
+		fmt.Fprintf(&b, "  %-14s priority=%d health=%-9s in_rotation=%-5t (local: %s)\n", m.ID, m.Priority, m.State, m.InRotation, m.Rotation)
 	}
 	return b.String()
 }
 
-// dashboard returns hangar_status' text dashboard.
-func dashboard(ctx context.Context, cs *mcp.ClientSession) (string, error) {
-	var st struct {
-		Formatted string `json:"formatted"`
+// oneLine renders the status on one line, for messages.
+func (gs groupStatus) oneLine() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "active_member=%s snapshot=%d", gs.ActiveMember, gs.Snapshot)
+	for _, m := range gs.Members {
+		fmt.Fprintf(&b, " %s=%s/in_rotation=%t", m.ID, m.State, m.InRotation)
 	}
-	err := callTool(ctx, cs, "hangar_status", map[string]any{}, &st)
-	return st.Formatted, err
+	return b.String()
 }
 
 // callTool calls a management tool and decodes its structured answer.

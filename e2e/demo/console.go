@@ -8,7 +8,7 @@ import (
 )
 
 // totalSteps is the number of steps the demo announces.
-const totalSteps = 6
+const totalSteps = 7
 
 // console serializes the demo's output: step headings from the main flow,
 // traffic lines from the reporter and agent log lines from the log filter.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"text/template"
 	"time"
 
@@ -29,10 +28,7 @@ const (
 	stopGrace    = 5 * time.Second  // SIGTERM to SIGKILL
 )
 
-var (
-	mathReady  = regexp.MustCompile(`mcp-math listening name=\S+ addr=(\S+)`)
-	agentReady = regexp.MustCompile(`msg=http_server_started addr=(\S+)`)
-)
+var mathReady = regexp.MustCompile(`mcp-math listening name=\S+ addr=(\S+)`)
 
 // upstream is a running mcp-math process.
 type upstream struct {
@@ -90,7 +86,8 @@ func (u *upstream) addCalls(ctx context.Context) (int, error) {
 }
 
 // configTemplate is recipe 04 (failover) with the demo's endpoints and a
-// short health check interval, so a dead member is noticed in seconds.
+// short health check interval, so a dead member is noticed in seconds. It
+// is the fleet file the control plane serves to every agent.
 var configTemplate = template.Must(template.New("config").Parse(`# Recipe 04 (failover), from dataplane/config/testdata/recipes/04-failover.yaml,
 # with this demo's endpoints and health checks every {{.Interval}} s instead of 30 s.
 mcp_servers:
@@ -130,6 +127,7 @@ mcp_servers:
 `))
 
 // writeConfig writes the fleet file into dir and returns its path and text.
+// The control plane stores it in etcd; the agents get it in its snapshots.
 func writeConfig(dir, primaryURL, backupURL string) (path, text string, err error) {
 	var b bytes.Buffer
 	data := struct {
@@ -147,155 +145,4 @@ func writeConfig(dir, primaryURL, backupURL string) (path, text string, err erro
 		return "", "", fmt.Errorf("write config: %w", err)
 	}
 	return path, b.String(), nil
-}
-
-// agent is a running hangar-agent serving Streamable HTTP.
-type agent struct {
-	proc *proc.Process
-	addr string
-}
-
-// startAgent starts hangar-agent with the fleet file at configPath; its log
-// lines go through filter.
-func startAgent(bin, configPath string, filter *logFilter) (*agent, error) {
-	p, err := proc.Start(proc.Spec{
-		Name:  "hangar-agent",
-		Path:  filepath.Join(bin, "hangar-agent"),
-		Args:  []string{"--config", configPath, "serve", "--http", "--port", "0"},
-		Ready: agentReady,
-		Echo:  filter,
-	}, startTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return &agent{proc: p, addr: p.Ready()}, nil
-}
-
-// url is the agent's MCP endpoint.
-func (a *agent) url() string { return "http://" + a.addr + "/mcp" }
-
-// waitLog waits up to timeout for an agent log line matching re (lines
-// already printed count).
-func (a *agent) waitLog(ctx context.Context, re string, timeout time.Duration, what string) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if _, err := a.proc.WaitFor(ctx, regexp.MustCompile(re)); err != nil {
-		if ctx.Err() != nil && ctx.Err() != context.DeadlineExceeded {
-			return err
-		}
-		return fmt.Errorf("%s did not happen: the agent logged no line matching %q within %s", what, re, timeout)
-	}
-	return nil
-}
-
-// shownEvents are the agent log events the demo shows as they happen.
-var shownEvents = map[string]bool{
-	"failover": true, "failback": true, "active_member_changed": true,
-	"member_removed_from_rotation": true, "member_added_to_rotation": true,
-	"health_check_failed": true, "mcp_server_degraded": true, "mcp_server_recovered": true,
-	"circuit_opened": true, "circuit_half_open": true, "circuit_closed": true,
-	"retry_budget_exhausted": true,
-}
-
-// slogLine splits a slog text line into level, event name and the rest.
-var slogLine = regexp.MustCompile(`^time=\S+ level=(\S+) msg=(\S+) ?(.*)$`)
-
-// maxLogLine caps a shown log line, so long error texts stay on one line.
-const maxLogLine = 150
-
-// maxProbeFailuresShown caps the health_check_failed lines shown for a
-// member in a row (until it recovers): a dead member fails a probe a second.
-const maxProbeFailuresShown = 3
-
-var serverAttr = regexp.MustCompile(`mcp_server=(\S+)`)
-
-// logFilter receives the agent's output (as proc's Echo) and prints the
-// failover-related events, and every error, compactly. all prints every
-// line instead. It is safe for concurrent use.
-type logFilter struct {
-	out *console
-	all bool
-
-	mu            sync.Mutex
-	buf           []byte
-	probeFailures map[string]int // health_check_failed lines in a row, by member
-}
-
-func (f *logFilter) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.buf = append(f.buf, p...)
-	for {
-		i := bytes.IndexByte(f.buf, '\n')
-		if i < 0 {
-			break
-		}
-		line := string(f.buf[:i])
-		f.buf = f.buf[i+1:]
-		// proc's Echo prefixes each line with "  [name] ".
-		if _, rest, ok := strings.Cut(line, "] "); ok {
-			line = rest
-		}
-		f.show(line)
-	}
-	return len(p), nil
-}
-
-func (f *logFilter) show(line string) {
-	m := slogLine.FindStringSubmatch(line)
-	if m != nil && !f.all && f.quiet(m[2], m[3]) {
-		return
-	}
-	switch {
-	case m != nil && (shownEvents[m[2]] || m[1] == "ERROR" || f.all):
-		line = fmt.Sprintf("%-4s %s %s", m[1], m[2], m[3])
-	case f.all:
-	default:
-		return
-	}
-	f.out.say("  agent log: %s", shorten(strings.TrimSpace(line)))
-}
-
-// quiet reports whether to hide a repeated health_check_failed line,
-// announcing the first one it hides.
-func (f *logFilter) quiet(event, attrs string) bool {
-	sm := serverAttr.FindStringSubmatch(attrs)
-	if sm == nil {
-		return false
-	}
-	if f.probeFailures == nil {
-		f.probeFailures = map[string]int{}
-	}
-	switch event {
-	case "mcp_server_recovered":
-		delete(f.probeFailures, sm[1])
-	case "health_check_failed":
-		f.probeFailures[sm[1]]++
-		n := f.probeFailures[sm[1]]
-		if n == maxProbeFailuresShown+1 {
-			f.out.say("  agent log: (further health_check_failed lines for %s are not shown)", sm[1])
-		}
-		return n > maxProbeFailuresShown
-	}
-	return false
-}
-
-// shorten cuts a line to maxLogLine characters. An error attribute keeps
-// its end, where the cause is ("connect: connection refused").
-func shorten(line string) string {
-	if len(line) <= maxLogLine {
-		return line
-	}
-	const key = ` error="`
-	if i := strings.Index(line, key); i >= 0 {
-		head, val := line[:i+len(key)], line[i+len(key):]
-		if keep := maxLogLine - len(head) - 3; keep >= 20 {
-			tail := val[len(val)-keep:]
-			if j := strings.IndexByte(tail, ' '); j >= 0 && j < len(tail)/2 {
-				tail = tail[j+1:] // start at a word
-			}
-			return head + "..." + tail
-		}
-	}
-	return line[:maxLogLine-3] + "..."
 }

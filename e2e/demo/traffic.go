@@ -31,13 +31,33 @@ type counts struct {
 	served           map[string]int // successful calls by the member that served them
 }
 
-// traffic sends add calls to the group at a steady rate and counts them
-// by phase and serving member. Its methods are safe for concurrent use.
+// call is one call the client sent, kept to check afterwards which calls
+// the agent sent to the primary and when.
+type call struct {
+	sent     time.Time
+	done     bool // answered or failed (not interrupted)
+	failed   bool
+	member   string // the member that served it ("" if it failed)
+	attempts int    // members the agent tried
+}
+
+// triedPrimary reports whether the agent sent the call to the primary:
+// the primary served it, or the agent moved it to the backup after trying
+// the primary first (the group has two members, priority order). A failed
+// call fails the demo anyway.
+func (c call) triedPrimary() bool {
+	return c.done && !c.failed && (c.member == primaryName || c.attempts > 1)
+}
+
+// traffic sends add calls to the group through one agent at a steady rate
+// and counts them by phase and serving member. Its methods are safe for
+// concurrent use.
 type traffic struct {
+	label string // "agent A"
 	cs    *mcp.ClientSession
 	rate  int
 	out   *console
-	start time.Time // when newTraffic was called: t=0 of the printed lines
+	base  int // first value added: the agents' calls differ
 
 	// gate is held shared by every call in flight and exclusively by
 	// between, so a phase change never splits a call.
@@ -46,6 +66,7 @@ type traffic struct {
 	mu        sync.Mutex
 	phase     phase
 	byPhase   [numPhases]counts
+	calls     []call
 	failures  []string // the first few failure messages
 	wg        sync.WaitGroup
 	nextValue int
@@ -54,8 +75,8 @@ type traffic struct {
 // maxShownFailures caps the failed calls printed as they happen.
 const maxShownFailures = 5
 
-func newTraffic(cs *mcp.ClientSession, rate int, out *console) *traffic {
-	t := &traffic{cs: cs, rate: rate, out: out, start: time.Now()}
+func newTraffic(label string, cs *mcp.ClientSession, rate, base int, out *console) *traffic {
+	t := &traffic{label: label, cs: cs, rate: rate, base: base, out: out}
 	for i := range t.byPhase {
 		t.byPhase[i].served = map[string]int{}
 	}
@@ -91,7 +112,9 @@ func (t *traffic) one(ctx context.Context) {
 	p := t.phase
 	t.byPhase[p].sent++
 	t.nextValue++
-	a := t.nextValue
+	a := t.base + t.nextValue
+	i := len(t.calls)
+	t.calls = append(t.calls, call{sent: time.Now()})
 	t.mu.Unlock()
 
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -100,13 +123,16 @@ func (t *traffic) one(ctx context.Context) {
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	switch {
-	case ctx.Err() != nil:
+	if ctx.Err() != nil {
 		t.byPhase[p].sent-- // interrupted: neither ok nor failed
+		return
+	}
+	t.calls[i] = call{sent: t.calls[i].sent, done: true, failed: err != nil, member: member, attempts: attempts}
+	switch {
 	case err != nil:
 		t.byPhase[p].failed++
 		if len(t.failures) < maxShownFailures {
-			msg := fmt.Sprintf("call %d (%s) FAILED: %v", a, phaseNames[p], err)
+			msg := fmt.Sprintf("%s: call %d (%s) FAILED: %v", t.label, a, phaseNames[p], err)
 			t.failures = append(t.failures, msg)
 			t.out.say("!! %s", msg)
 		}
@@ -168,24 +194,39 @@ func (t *traffic) phaseCounts(p phase) counts {
 	return c
 }
 
-// report prints the running totals once a second until ctx ends.
-func (t *traffic) report(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			c := t.totals()
-			t.out.say("t=%-3s sent=%-4d ok=%-4d failed=%d  served_by: %s=%d %s=%d",
-				fmt.Sprintf("%ds", int(time.Since(t.start).Round(time.Second).Seconds())),
-				c.sent, c.ok, c.failed, primaryName, c.served[primaryName], backupName, c.served[backupName])
+// triedPrimary returns how many calls sent in [from, to) the agent sent
+// to the primary, and how many calls were sent then in all.
+func (t *traffic) triedPrimary(from, to time.Time) (tried, sent int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.calls {
+		if !c.done || c.sent.Before(from) || !c.sent.Before(to) {
+			continue
+		}
+		sent++
+		if c.triedPrimary() {
+			tried++
 		}
 	}
+	return tried, sent
 }
 
-// elapsed is the time since the traffic started, for messages.
-func (t *traffic) elapsed() string {
-	return fmt.Sprintf("t=%.1fs", time.Since(t.start).Seconds())
+// servedSince returns how many calls sent at or after from member served.
+func (t *traffic) servedSince(from time.Time, member string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, c := range t.calls {
+		if c.done && !c.failed && c.member == member && !c.sent.Before(from) {
+			n++
+		}
+	}
+	return n
+}
+
+// line renders the running totals for the once-a-second report.
+func (t *traffic) line() string {
+	c := t.totals()
+	return fmt.Sprintf("%s  sent=%-4d ok=%-4d failed=%d  served_by: %s=%d %s=%d", t.label,
+		c.sent, c.ok, c.failed, primaryName, c.served[primaryName], backupName, c.served[backupName])
 }

@@ -1,7 +1,8 @@
-// Command hangar-demo is `make demo`: two mcp-math upstreams, a hangar-agent
-// with the failover recipe, steady traffic, the primary killed and
-// restarted. It exits non-zero if a call failed or failover or failback did
-// not happen. See package demo.
+// Command hangar-demo is `make demo`: two mcp-math upstreams, a control
+// plane on embedded etcd with the failover recipe, two agents it manages,
+// steady traffic, the primary killed and restarted. It exits non-zero if a
+// call failed, failover or failback did not happen, or an agent called the
+// primary after the control plane excluded it. See package demo.
 package main
 
 import (
