@@ -12,7 +12,7 @@ help: ## Show this help
 
 build: ## Build hangar-agent, hangar-controlplane, mcp-math and the demo and bench programs into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./controlplane/cmd/hangar-controlplane ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo
+	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./controlplane/cmd/hangar-controlplane ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo ./e2e/cmd/hangar-cpbench
 
 test: ## Run every test (unit, integration, end to end) with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -23,8 +23,10 @@ test-unit: ## Run the unit tests only (no processes started)
 demo: build ## Run the demo: a control plane on embedded etcd, two agents, two mcp-math upstreams; the primary killed and restarted
 	@$(BIN)/hangar-demo -bin $(BIN)
 
-bench: build ## Run the benchmarks, print the report, write .bench/report.json (BENCH_FLAGS=-quick for a short run)
+bench: build ## Benchmarks: agent vs direct vs reverse proxy, failover under load; control-plane fan-out to 1,000 and 10,000 agents
 	$(BIN)/hangar-bench -bin $(BIN) $(BENCH_FLAGS)
+	$(BIN)/hangar-cpbench -agents 1000 -json .bench/cpbench-1000.json $(CPBENCH_FLAGS)
+	$(BIN)/hangar-cpbench -agents 10000 -json .bench/cpbench-10000.json $(CPBENCH_FLAGS)
 
 lint: ## go vet, gofmt and go mod tidy checks
 	$(GO) vet $(PKGS)

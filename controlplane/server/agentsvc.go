@@ -23,9 +23,9 @@ type agentService struct {
 	clk clock.Clock
 }
 
-// Connect serves one agent's stream: the handler's goroutine is the only
-// one that calls Send; a second goroutine turns Recv into a channel and
-// ends when the stream does.
+// Connect serves one agent's stream: one goroutine turns Recv into a
+// channel, another is the only one that calls Send; both end when the
+// stream does.
 func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error {
 	ctx, kick := context.WithCancelCause(stream.Context())
 	defer kick(nil)
@@ -60,6 +60,24 @@ func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error
 		"snapshot_version", hello.GetSnapshotVersion())
 	defer s.log.Info("agent_disconnected", "agent_id", c.id)
 
+	// The only Send caller. A stuck agent blocks it in flow control, and
+	// only the handler's return (which ends the stream) unblocks it: so the
+	// handler must not send itself, or a kick could never take effect.
+	sendErr := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case out := <-c.queue:
+				if err := stream.Send(out); err != nil {
+					sendErr <- err
+					return
+				}
+			}
+		}
+	}()
+
 	for {
 		select {
 		case <-ctx.Done():
@@ -76,10 +94,8 @@ func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error
 			if err := s.handle(c, m); err != nil {
 				return err
 			}
-		case out := <-c.queue:
-			if err := stream.Send(out); err != nil {
-				return err
-			}
+		case err := <-sendErr:
+			return err
 		}
 	}
 }
@@ -156,5 +172,8 @@ func (h *hub) acked(c *agentConn, version uint64, now time.Time) {
 	if snap != nil && snap.GetVersion() == version && snap.GetCreated() != nil {
 		h.met.convergence.Observe(now.Sub(snap.GetCreated().AsTime()).Seconds())
 	}
-	h.notify()
+	// Only the published summary carries the ACKed version: an ACK changes
+	// no decision, so it must not wake the leader (every agent ACKs every
+	// snapshot, and a decision reads every agent).
+	h.notifyPublisher()
 }
