@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
+	"github.com/hangarmesh/hangar/internal/endpoints"
 )
 
 // Version is set at build time.
@@ -51,7 +53,7 @@ func serveCommand(stderr io.Writer) *cobra.Command {
 			}
 			s := Settings{
 				Listen: v.GetString("listen"), MetricsListen: v.GetString("metrics-listen"), Advertise: v.GetString("advertise"),
-				Name: v.GetString("name"), DataDir: v.GetString("data-dir"), EtcdEndpoints: splitList(v.GetStringSlice("etcd-endpoints")),
+				Name: v.GetString("name"), DataDir: v.GetString("data-dir"), EtcdEndpoints: endpoints.Split(v.GetStringSlice("etcd-endpoints")),
 				EtcdCAFile: v.GetString("etcd-ca-file"), EtcdCertFile: v.GetString("etcd-cert-file"), EtcdKeyFile: v.GetString("etcd-key-file"),
 				EtcdPrefix: v.GetString("etcd-prefix"), FleetConfig: v.GetString("fleet-config"),
 				TLSCertFile: v.GetString("tls-cert-file"), TLSKeyFile: v.GetString("tls-key-file"), TLSClientCAFile: v.GetString("tls-client-ca-file"),
@@ -94,18 +96,6 @@ func serveCommand(stderr io.Writer) *cobra.Command {
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	v.AutomaticEnv()
 	return cmd
-}
-
-func splitList(in []string) []string {
-	var out []string
-	for _, s := range in {
-		for _, p := range strings.Split(s, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }
 
 func newLogger(level string, json bool, w io.Writer) (*slog.Logger, error) {

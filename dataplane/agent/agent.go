@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
+	"github.com/hangarmesh/hangar/internal/endpoints"
 )
 
 // Version is set at build time.
@@ -101,7 +103,7 @@ func settingsFrom(v *viper.Viper) (Settings, error) {
 		JSONLogs:      v.GetBool("json-logs"),
 		AuthTokenFile: v.GetString("auth-token-file"),
 		UnsafeNoAuth:  v.GetBool("unsafe-no-auth"),
-		ControlPlane:  splitList(v.GetStringSlice("control-plane")),
+		ControlPlane:  endpoints.Split(v.GetStringSlice("control-plane")),
 		AgentID:       v.GetString("agent-id"),
 		StateDir:      v.GetString("state-dir"),
 		CPCAFile:      v.GetString("cp-ca-file"),
@@ -137,18 +139,6 @@ func newLogger(s Settings, stderr io.Writer) (*slog.Logger, io.Closer, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), closer, nil
 	}
 	return slog.New(slog.NewTextHandler(w, opts)), closer, nil
-}
-
-func splitList(in []string) []string {
-	var out []string
-	for _, s := range in {
-		for _, p := range strings.Split(s, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }
 
 func must(err error) {
