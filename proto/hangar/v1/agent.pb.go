@@ -576,8 +576,9 @@ type MemberReport struct {
 	// (ok, connect_error, timeout, transport_error, server_error,
 	// caller_error, tool_error); empty outside heartbeats.
 	Calls map[string]uint64 `protobuf:"bytes,6,rep,name=calls,proto3" json:"calls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	// latency_buckets counts this interval's attempts by duration, with
-	// upper bounds LATENCY_BUCKETS_SECONDS (last bucket: +Inf).
+	// latency_buckets counts this interval's attempts by duration, with the
+	// upper bounds of controlclient.LatencyBuckets (0.5 ms … 30 s; last
+	// bucket: +Inf); buckets are not cumulative.
 	LatencyBuckets []uint64 `protobuf:"varint,7,rep,packed,name=latency_buckets,json=latencyBuckets,proto3" json:"latency_buckets,omitempty"`
 	// last_call is when the agent last sent the member a call.
 	LastCall      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_call,json=lastCall,proto3" json:"last_call,omitempty"`
@@ -1023,10 +1024,13 @@ type GroupState struct {
 	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
 	// rotation lists the members in global rotation, best first for the
 	// priority strategy.
-	Rotation      []string     `protobuf:"bytes,3,rep,name=rotation,proto3" json:"rotation,omitempty"`
-	Drained       []string     `protobuf:"bytes,4,rep,name=drained,proto3" json:"drained,omitempty"`
-	Breaker       BreakerState `protobuf:"varint,5,opt,name=breaker,proto3,enum=hangar.v1.BreakerState" json:"breaker,omitempty"`
-	ActiveMember  string       `protobuf:"bytes,6,opt,name=active_member,json=activeMember,proto3" json:"active_member,omitempty"`
+	Rotation     []string     `protobuf:"bytes,3,rep,name=rotation,proto3" json:"rotation,omitempty"`
+	Drained      []string     `protobuf:"bytes,4,rep,name=drained,proto3" json:"drained,omitempty"`
+	Breaker      BreakerState `protobuf:"varint,5,opt,name=breaker,proto3,enum=hangar.v1.BreakerState" json:"breaker,omitempty"`
+	ActiveMember string       `protobuf:"bytes,6,opt,name=active_member,json=activeMember,proto3" json:"active_member,omitempty"`
+	// breaker_reset grows each time an operator resets the group's breaker;
+	// an agent that sees it grow closes its local breaker.
+	BreakerReset  uint64 `protobuf:"varint,7,opt,name=breaker_reset,json=breakerReset,proto3" json:"breaker_reset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1101,6 +1105,13 @@ func (x *GroupState) GetActiveMember() string {
 		return x.ActiveMember
 	}
 	return ""
+}
+
+func (x *GroupState) GetBreakerReset() uint64 {
+	if x != nil {
+		return x.BreakerReset
+	}
+	return 0
 }
 
 // Assignment tells one agent which members it probes.
@@ -1228,7 +1239,7 @@ const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\vServerState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.hangar.v1.MemberStateR\x05state\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc0\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xe5\x01\n" +
 	"\n" +
 	"GroupState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
@@ -1236,7 +1247,8 @@ const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\brotation\x18\x03 \x03(\tR\brotation\x12\x18\n" +
 	"\adrained\x18\x04 \x03(\tR\adrained\x121\n" +
 	"\abreaker\x18\x05 \x01(\x0e2\x17.hangar.v1.BreakerStateR\abreaker\x12#\n" +
-	"\ractive_member\x18\x06 \x01(\tR\factiveMember\"<\n" +
+	"\ractive_member\x18\x06 \x01(\tR\factiveMember\x12#\n" +
+	"\rbreaker_reset\x18\a \x01(\x04R\fbreakerReset\"<\n" +
 	"\n" +
 	"Assignment\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x14\n" +

@@ -135,13 +135,16 @@ func (x *ReplicaReport) GetAgents() []*AgentReport {
 
 // AgentReport is one connected agent as its replica knows it.
 type AgentReport struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hello         *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
-	Report        *Report                `protobuf:"bytes,2,opt,name=report,proto3" json:"report,omitempty"`
-	Connected     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=connected,proto3" json:"connected,omitempty"`
-	Received      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received,proto3" json:"received,omitempty"`
-	AckedVersion  uint64                 `protobuf:"varint,5,opt,name=acked_version,json=ackedVersion,proto3" json:"acked_version,omitempty"`
-	Replica       string                 `protobuf:"bytes,6,opt,name=replica,proto3" json:"replica,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Hello        *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
+	Report       *Report                `protobuf:"bytes,2,opt,name=report,proto3" json:"report,omitempty"`
+	Connected    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=connected,proto3" json:"connected,omitempty"`
+	Received     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received,proto3" json:"received,omitempty"`
+	AckedVersion uint64                 `protobuf:"varint,5,opt,name=acked_version,json=ackedVersion,proto3" json:"acked_version,omitempty"`
+	Replica      string                 `protobuf:"bytes,6,opt,name=replica,proto3" json:"replica,omitempty"`
+	// minute holds each member's calls over the last minute, summed from
+	// the agent's heartbeats (calls by class, latency buckets).
+	Minute        []*MemberReport `protobuf:"bytes,7,rep,name=minute,proto3" json:"minute,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -218,6 +221,13 @@ func (x *AgentReport) GetReplica() string {
 	return ""
 }
 
+func (x *AgentReport) GetMinute() []*MemberReport {
+	if x != nil {
+		return x.Minute
+	}
+	return nil
+}
+
 var File_hangar_v1_state_proto protoreflect.FileDescriptor
 
 const file_hangar_v1_state_proto_rawDesc = "" +
@@ -231,14 +241,15 @@ const file_hangar_v1_state_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x15.hangar.v1.AssignmentR\x05value:\x028\x01\"Y\n" +
 	"\rReplicaReport\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\tR\areplica\x12.\n" +
-	"\x06agents\x18\x02 \x03(\v2\x16.hangar.v1.AgentReportR\x06agents\"\x91\x02\n" +
+	"\x06agents\x18\x02 \x03(\v2\x16.hangar.v1.AgentReportR\x06agents\"\xc2\x02\n" +
 	"\vAgentReport\x12&\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.hangar.v1.HelloR\x05hello\x12)\n" +
 	"\x06report\x18\x02 \x01(\v2\x11.hangar.v1.ReportR\x06report\x128\n" +
 	"\tconnected\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tconnected\x126\n" +
 	"\breceived\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\breceived\x12#\n" +
 	"\racked_version\x18\x05 \x01(\x04R\fackedVersion\x12\x18\n" +
-	"\areplica\x18\x06 \x01(\tR\areplicaB7Z5github.com/hangarmesh/hangar/proto/hangar/v1;hangarv1b\x06proto3"
+	"\areplica\x18\x06 \x01(\tR\areplica\x12/\n" +
+	"\x06minute\x18\a \x03(\v2\x17.hangar.v1.MemberReportR\x06minuteB7Z5github.com/hangarmesh/hangar/proto/hangar/v1;hangarv1b\x06proto3"
 
 var (
 	file_hangar_v1_state_proto_rawDescOnce sync.Once
@@ -262,7 +273,8 @@ var file_hangar_v1_state_proto_goTypes = []any{
 	(*Hello)(nil),                 // 5: hangar.v1.Hello
 	(*Report)(nil),                // 6: hangar.v1.Report
 	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*Assignment)(nil),            // 8: hangar.v1.Assignment
+	(*MemberReport)(nil),          // 8: hangar.v1.MemberReport
+	(*Assignment)(nil),            // 9: hangar.v1.Assignment
 }
 var file_hangar_v1_state_proto_depIdxs = []int32{
 	4, // 0: hangar.v1.SnapshotRecord.snapshot:type_name -> hangar.v1.Snapshot
@@ -272,12 +284,13 @@ var file_hangar_v1_state_proto_depIdxs = []int32{
 	6, // 4: hangar.v1.AgentReport.report:type_name -> hangar.v1.Report
 	7, // 5: hangar.v1.AgentReport.connected:type_name -> google.protobuf.Timestamp
 	7, // 6: hangar.v1.AgentReport.received:type_name -> google.protobuf.Timestamp
-	8, // 7: hangar.v1.SnapshotRecord.AssignmentsEntry.value:type_name -> hangar.v1.Assignment
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	8, // 7: hangar.v1.AgentReport.minute:type_name -> hangar.v1.MemberReport
+	9, // 8: hangar.v1.SnapshotRecord.AssignmentsEntry.value:type_name -> hangar.v1.Assignment
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_hangar_v1_state_proto_init() }
