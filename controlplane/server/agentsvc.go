@@ -129,6 +129,9 @@ func (s *agentService) handle(c *agentConn, m *hangarv1.AgentMessage) error {
 	case *hangarv1.AgentMessage_Report:
 		c.mu.Lock()
 		c.report, c.lastReport = msg.Report, now
+		if msg.Report.GetHeartbeat() {
+			c.minute.add(now, msg.Report.GetMembers())
+		}
 		c.mu.Unlock()
 		s.met.reports.WithLabelValues(reportKind(msg.Report)).Inc()
 		if msg.Report.GetHeartbeat() {

@@ -38,9 +38,10 @@ type agentConn struct {
 	mu          sync.Mutex
 	report      *hangarv1.Report // latest, merged
 	lastReport  time.Time
-	acked       uint64 // last ACKed snapshot version
-	parked      uint64 // NACKed version, not resent
-	sent        uint64 // last snapshot version queued
+	minute      minuteWindow // the last minute of heartbeat counters
+	acked       uint64       // last ACKed snapshot version
+	parked      uint64       // NACKed version, not resent
+	sent        uint64       // last snapshot version queued
 	nackError   string
 	assignments []string
 }

@@ -60,6 +60,7 @@ type decider struct {
 	fleet   *config.Fleet
 	drained map[string][]string
 	remote  map[string][]byte // other replicas' reports
+	resets  map[string]uint64 // operator breaker resets by group
 	last    []byte            // content of the last snapshot written
 	prev    aggregate.Output
 }
@@ -72,6 +73,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 	configs := r.store.WatchConfig(ctx)
 	drains := r.store.WatchDrained(ctx)
 	reports := r.store.WatchReports(ctx)
+	resets := r.store.WatchBreakerResets(ctx)
 	d := &decider{}
 	ticker := r.clk.NewTimer(tick)
 	defer func() { ticker.Stop() }()
@@ -101,6 +103,11 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 				return nil
 			}
 			d.drained, decide = m, true
+		case m, ok := <-resets:
+			if !ok {
+				return nil
+			}
+			d.resets, decide = m, true
 		case m, ok := <-reports:
 			if !ok {
 				return nil
@@ -145,11 +152,11 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 			continue
 		}
 		for _, ar := range rr.GetAgents() {
-			views = append(views, agentView(ar))
+			views = append(views, AgentView(ar))
 		}
 	}
 	out := aggregate.Compute(aggregate.Input{Fleet: d.fleet, Agents: views, Drained: d.drained, Now: r.clk.Now()})
-	rec := record(d.yaml, d.fleet, out)
+	rec := record(d.yaml, d.fleet, out, d.resets)
 	content, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode snapshot: %w", err)
@@ -177,14 +184,15 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 func (r *Replica) localViews() []aggregate.AgentView {
 	conns := r.hub.agents()
 	views := make([]aggregate.AgentView, 0, len(conns))
+	now := r.clk.Now()
 	for _, c := range conns {
-		views = append(views, agentView(c.summary(r.name)))
+		views = append(views, AgentView(c.summary(r.name, now)))
 	}
 	return views
 }
 
-// agentView converts a stored agent report for aggregation.
-func agentView(ar *hangarv1.AgentReport) aggregate.AgentView {
+// AgentView converts a stored agent report for aggregation.
+func AgentView(ar *hangarv1.AgentReport) aggregate.AgentView {
 	v := aggregate.AgentView{
 		ID: ar.GetHello().GetAgentId(), Serves: ar.GetHello().GetServers(),
 		Members: map[string]aggregate.MemberView{}, Groups: map[string]aggregate.GroupView{},
@@ -228,7 +236,7 @@ func agentView(ar *hangarv1.AgentReport) aggregate.AgentView {
 }
 
 // record builds the stored snapshot from a decision (without Created).
-func record(yaml []byte, fleet *config.Fleet, out aggregate.Output) *hangarv1.SnapshotRecord {
+func record(yaml []byte, fleet *config.Fleet, out aggregate.Output, resets map[string]uint64) *hangarv1.SnapshotRecord {
 	sum := sha256.Sum256(yaml)
 	snap := &hangarv1.Snapshot{FleetConfig: yaml, ConfigHash: hex.EncodeToString(sum[:])}
 	for _, id := range fleet.Order {
@@ -242,7 +250,8 @@ func record(yaml []byte, fleet *config.Fleet, out aggregate.Output) *hangarv1.Sn
 		}
 		if _, ok := fleet.Groups[id]; ok {
 			g := out.Groups[id]
-			gs := &hangarv1.GroupState{Id: id, State: g.State, Rotation: g.Rotation, Drained: g.Drained, ActiveMember: g.ActiveMember}
+			gs := &hangarv1.GroupState{Id: id, State: g.State, Rotation: g.Rotation, Drained: g.Drained,
+				ActiveMember: g.ActiveMember, BreakerReset: resets[id]}
 			if g.BreakerOpen {
 				gs.Breaker = hangarv1.BreakerState_BREAKER_STATE_OPEN
 			}

@@ -163,6 +163,37 @@ func (r *Replica) publish(ctx context.Context, sess *concurrency.Session) error 
 	}
 }
 
+// Agents returns every connected agent in the fleet: this replica's from
+// memory, the others' from their reports in etcd.
+func (r *Replica) Agents(ctx context.Context) ([]*hangarv1.AgentReport, error) {
+	now := r.clk.Now()
+	var out []*hangarv1.AgentReport
+	for _, c := range r.hub.agents() {
+		out = append(out, c.summary(r.name, now))
+	}
+	remote, err := r.store.Reports(ctx)
+	if err != nil {
+		return out, fmt.Errorf("read other replicas' reports: %w", err)
+	}
+	for key, data := range remote {
+		if r.ownShard(key) {
+			continue
+		}
+		var rr hangarv1.ReplicaReport
+		if err := proto.Unmarshal(data, &rr); err != nil {
+			continue
+		}
+		out = append(out, rr.GetAgents()...)
+	}
+	return out, nil
+}
+
+// Name returns the replica's name.
+func (r *Replica) Name() string { return r.name }
+
+// Store returns the replica's store.
+func (r *Replica) Store() *store.Store { return r.store }
+
 func shardKey(replica string, i int) string { return fmt.Sprintf("%s#%02d", replica, i) }
 
 // ownShard reports whether a reports key belongs to this replica.
@@ -179,7 +210,7 @@ func (r *Replica) replicaReports() []*hangarv1.ReplicaReport {
 		h := fnv.New32a()
 		_, _ = h.Write([]byte(c.id))
 		i := h.Sum32() % reportShards
-		out[i].Agents = append(out[i].Agents, c.summary(r.name))
+		out[i].Agents = append(out[i].Agents, c.summary(r.name, r.clk.Now()))
 	}
 	return out
 }
@@ -187,11 +218,15 @@ func (r *Replica) replicaReports() []*hangarv1.ReplicaReport {
 // summary is the agent's stored report, with last_call rounded to the
 // second (the leader looks at a 10 s window) so that steady traffic does
 // not rewrite the report.
-func (c *agentConn) summary(replica string) *hangarv1.AgentReport {
+func (c *agentConn) summary(replica string, now time.Time) *hangarv1.AgentReport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ar := &hangarv1.AgentReport{
 		Hello: c.hello, Connected: timestamppb.New(c.connected), AckedVersion: c.acked, Replica: replica,
+		Minute: c.minute.sum(now),
+	}
+	if !c.lastReport.IsZero() {
+		ar.Received = timestamppb.New(c.lastReport)
 	}
 	if c.report != nil {
 		rep := &hangarv1.Report{Seq: c.report.GetSeq()}

@@ -35,6 +35,11 @@ func (s *Store) WatchReports(ctx context.Context) <-chan map[string][]byte {
 	return out
 }
 
+// Reports returns every replica's current report, by key.
+func (s *Store) Reports(ctx context.Context) (map[string][]byte, error) {
+	return s.list(ctx, dirReports)
+}
+
 // PutAgent records that an agent is connected to the session's replica.
 // A later PutAgent by another replica (the agent reconnected there) takes the
 // key over.

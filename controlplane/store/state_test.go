@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -111,5 +112,27 @@ func TestDrains(t *testing.T) {
 		if err := s.Drain(ctx, bad[0], bad[1]); !errors.Is(err, ErrBadName) {
 			t.Errorf("Drain(%q, %q): %v, want ErrBadName", bad[0], bad[1], err)
 		}
+	}
+}
+
+func TestBreakerResets(t *testing.T) {
+	s, _ := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := s.WatchBreakerResets(ctx)
+	if first := <-w; len(first) != 0 {
+		t.Fatalf("initial resets %v, want none", first)
+	}
+	for want := uint64(1); want <= 3; want++ {
+		n, err := s.ResetBreaker(ctx, "g")
+		if err != nil || n != want {
+			t.Fatalf("ResetBreaker = %d, %v; want %d", n, err, want)
+		}
+		if got := <-w; got["g"] != want {
+			t.Fatalf("watch saw %v, want g=%d", got, want)
+		}
+	}
+	if _, err := s.ResetBreaker(ctx, "a/b"); !errors.Is(err, ErrBadName) {
+		t.Fatalf("bad group name: %v", err)
 	}
 }

@@ -33,6 +33,7 @@ type managedAgent struct {
 
 	mu        sync.Mutex
 	last      *hangarv1.Snapshot
+	resets    map[string]uint64 // breaker resets seen, by group
 	installed chan struct{} // closed once a fleet configuration runs
 	once      sync.Once
 }
@@ -63,8 +64,26 @@ func (a *managedAgent) ApplySnapshot(s *hangarv1.Snapshot) error {
 	}
 	a.rt.setGlobal(globalOf(s, false))
 	a.mu.Lock()
+	first := a.last == nil
 	a.last = s
+	var reset []string
+	for _, gs := range s.GetGroups() {
+		if n := gs.GetBreakerReset(); n > a.resets[gs.GetId()] {
+			if !first {
+				reset = append(reset, gs.GetId())
+			}
+			if a.resets == nil {
+				a.resets = map[string]uint64{}
+			}
+			a.resets[gs.GetId()] = n
+		}
+	}
 	a.mu.Unlock()
+	// An operator reset a breaker since the last snapshot (the first one
+	// only tells how many resets happened before this agent started).
+	for _, g := range reset {
+		a.rt.router().ResetBreaker(g)
+	}
 	a.markInstalled()
 	return nil
 }
