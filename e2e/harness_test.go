@@ -27,6 +27,7 @@ import (
 var (
 	agentBin string
 	mathBin  string
+	cpBin    string
 )
 
 func TestMain(m *testing.M) {
@@ -44,12 +45,14 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		cmd := exec.Command("go", "build", "-race", "-o", dir+"/",
 			"github.com/hangarmesh/hangar/dataplane/cmd/hangar-agent",
-			"github.com/hangarmesh/hangar/e2e/cmd/mcp-math")
+			"github.com/hangarmesh/hangar/e2e/cmd/mcp-math",
+			"github.com/hangarmesh/hangar/controlplane/cmd/hangar-controlplane")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: build binaries: %v\n%s", err, out)
 			return 1
 		}
 		agentBin, mathBin = filepath.Join(dir, "hangar-agent"), filepath.Join(dir, "mcp-math")
+		cpBin = filepath.Join(dir, "hangar-controlplane")
 		return m.Run()
 	}()
 	os.Exit(code)

@@ -74,7 +74,7 @@ func serveCommand(stderr io.Writer) *cobra.Command {
 	f.String("settings", "", "settings file (YAML/TOML/JSON) with any of these flags as keys")
 	f.String("listen", "127.0.0.1:7400", "gRPC address for agents and hangarctl")
 	f.String("metrics-listen", "127.0.0.1:7401", "HTTP address for /metrics, /healthz and /readyz")
-	f.String("advertise", "", "address others use to reach --listen (default: --listen)")
+	f.String("advertise", "", "address others use to reach --listen (default: the address --listen bound)")
 	f.String("name", "", "unique replica name (default: HOSTNAME-PORT)")
 	f.String("data-dir", "hangar-controlplane.etcd", "embedded etcd data directory (single node; ignored with --etcd-endpoints)")
 	f.StringSlice("etcd-endpoints", nil, "external etcd cluster endpoints (comma-separated URLs)")

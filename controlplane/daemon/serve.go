@@ -63,16 +63,19 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	rep := server.NewReplica(server.Options{
-		Name: s.Name, Addr: s.Advertise, ElectionTTL: s.ElectionTTL, Store: st, Metrics: met, Logger: log,
-	})
-	hangarv1.RegisterAgentServiceServer(gs, rep.AgentService())
-	grpcMet.InitializeMetrics(gs)
-
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on --listen %s: %w", s.Listen, err)
 	}
+	advertise := s.Advertise
+	if advertise == "" {
+		advertise = ln.Addr().String() // the real port, also with --listen HOST:0
+	}
+	rep := server.NewReplica(server.Options{
+		Name: s.Name, Addr: advertise, ElectionTTL: s.ElectionTTL, Store: st, Metrics: met, Logger: log,
+	})
+	hangarv1.RegisterAgentServiceServer(gs, rep.AgentService())
+	grpcMet.InitializeMetrics(gs)
 	mln, err := net.Listen("tcp", s.MetricsListen)
 	if err != nil {
 		ln.Close()

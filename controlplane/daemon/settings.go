@@ -63,9 +63,6 @@ func (s *Settings) Validate() error {
 	if len(s.EtcdEndpoints) == 0 && s.DataDir == "" {
 		return errors.New("no etcd: pass --data-dir for the embedded single node or --etcd-endpoints for a cluster")
 	}
-	if s.Advertise == "" {
-		s.Advertise = s.Listen
-	}
 	if s.Name == "" {
 		h, _ := os.Hostname()
 		s.Name = strings.ReplaceAll(h+"-"+port, "/", "-")

@@ -40,7 +40,7 @@ func TestSettingsValidate(t *testing.T) {
 		})
 	}
 	s := base()
-	if err := s.Validate(); err != nil || s.Name == "" || s.Advertise != s.Listen || s.EtcdPrefix != "/hangar/" {
+	if err := s.Validate(); err != nil || s.Name == "" || s.EtcdPrefix != "/hangar/" {
 		t.Fatalf("derived defaults: %+v, %v", s, err)
 	}
 }

@@ -47,7 +47,14 @@ type observer struct {
 type counters struct {
 	calls   []atomic.Uint64 // by index in outcome.Classes
 	buckets []atomic.Uint64 // by index in LatencyBuckets
+	last    atomic.Int64    // unix ns of the last attempt
 }
+
+// callerGap is how long a member may go without attempts before the next
+// one is reported at once: the control plane counts an agent as a caller
+// for 10 s after its last reported call, and a new caller must count in
+// the quorum before its first heartbeat.
+const callerGap = 5 * time.Second
 
 func newObserver() *observer { return &observer{changed: make(chan struct{}, 1)} }
 
@@ -87,6 +94,10 @@ func (o *observer) Attempt(_, member, _ string, class outcome.Class, d time.Dura
 	ctr := v.(*counters)
 	ctr.calls[i].Add(1)
 	ctr.buckets[bucketOf(d)].Add(1)
+	now := time.Now().UnixNano()
+	if prev := ctr.last.Swap(now); now-prev > int64(callerGap) {
+		o.note() // a new caller of this member: tell the control plane now
+	}
 }
 
 // take returns member's counters since the last take and resets them: calls
