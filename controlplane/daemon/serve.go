@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,6 +27,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/hangarmesh/hangar/controlplane/admin"
 	"github.com/hangarmesh/hangar/controlplane/etcdnode"
 	"github.com/hangarmesh/hangar/controlplane/server"
 	"github.com/hangarmesh/hangar/controlplane/store"
@@ -75,6 +74,7 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 		Name: s.Name, Addr: advertise, ElectionTTL: s.ElectionTTL, Store: st, Metrics: met, Logger: log,
 	})
 	hangarv1.RegisterAgentServiceServer(gs, rep.AgentService())
+	hangarv1.RegisterAdminServiceServer(gs, admin.New(rep, admin.Options{Logger: log}))
 	grpcMet.InitializeMetrics(gs)
 	mln, err := net.Listen("tcp", s.MetricsListen)
 	if err != nil {
@@ -176,36 +176,28 @@ func connectEtcd(ctx context.Context, s Settings, log *slog.Logger) (*clientv3.C
 	return cli, func() { cli.Close() }, nil
 }
 
-// grpcServer builds the gRPC server with TLS or mTLS, bearer-token auth,
-// panic recovery and Prometheus metrics.
+// grpcServer builds the gRPC server with TLS or mTLS, bearer-token or
+// client-certificate authentication with admin and read-only rights, panic
+// recovery and Prometheus metrics.
 func grpcServer(s Settings, met *grpcprom.ServerMetrics, log *slog.Logger) (*grpc.Server, error) {
-	var token string
-	if s.AuthTokenFile != "" {
-		data, err := os.ReadFile(s.AuthTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("read --auth-token-file: %w", err)
-		}
-		if token = strings.TrimSpace(string(data)); len(token) < 16 {
-			return nil, fmt.Errorf("--auth-token-file %s: the token must be at least 16 characters", s.AuthTokenFile)
-		}
+	var authz admin.Authorizer
+	var err error
+	if authz.AdminToken, err = readToken("--auth-token-file", s.AuthTokenFile); err != nil {
+		return nil, err
 	}
-	authFn := func(ctx context.Context) (context.Context, error) {
-		if token == "" {
-			return ctx, nil
-		}
-		got, err := auth.AuthFromMD(ctx, "bearer")
-		if err != nil || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			return nil, status.Error(codes.Unauthenticated, "hangar: a valid bearer token is required")
-		}
-		return ctx, nil
+	if authz.ReadOnlyToken, err = readToken("--read-only-token-file", s.ReadOnlyTokenFile); err != nil {
+		return nil, err
+	}
+	if authz.ReadOnlyToken != "" && authz.ReadOnlyToken == authz.AdminToken {
+		return nil, errors.New("--read-only-token-file holds the admin token of --auth-token-file: give read-only callers a token of their own")
 	}
 	recover := recovery.WithRecoveryHandler(func(p any) error {
 		log.Error("grpc_panic", "panic", fmt.Sprint(p))
 		return status.Error(codes.Internal, "hangar: internal error")
 	})
 	opts := []grpc.ServerOption{
-		grpc.ChainStreamInterceptor(met.StreamServerInterceptor(), recovery.StreamServerInterceptor(recover), auth.StreamServerInterceptor(authFn)),
-		grpc.ChainUnaryInterceptor(met.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(recover), auth.UnaryServerInterceptor(authFn)),
+		grpc.ChainStreamInterceptor(met.StreamServerInterceptor(), recovery.StreamServerInterceptor(recover), authz.StreamInterceptor()),
+		grpc.ChainUnaryInterceptor(met.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(recover), authz.UnaryInterceptor()),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
@@ -217,6 +209,22 @@ func grpcServer(s Settings, met *grpcprom.ServerMetrics, log *slog.Logger) (*grp
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	return grpc.NewServer(opts...), nil
+}
+
+// readToken reads a bearer token file; "" when path is.
+func readToken(flag, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", flag, err)
+	}
+	token := strings.TrimSpace(string(data))
+	if len(token) < 16 {
+		return "", fmt.Errorf("%s %s: the token must be at least 16 characters", flag, path)
+	}
+	return token, nil
 }
 
 // tlsConfig loads a key pair and a CA. For a server, the CA (if any)

@@ -29,8 +29,11 @@ type Settings struct {
 	TLSCertFile     string
 	TLSKeyFile      string
 	TLSClientCAFile string // require client certificates signed by this CA (mTLS)
-	AuthTokenFile   string // require this bearer token
-	Insecure        bool   // allow plaintext on a non-loopback address
+	AuthTokenFile   string // require this bearer token; it has admin rights
+	// ReadOnlyTokenFile holds a second bearer token with read-only rights
+	// on the admin API (agents may connect with it too).
+	ReadOnlyTokenFile string
+	Insecure          bool // allow plaintext on a non-loopback address
 
 	ElectionTTL time.Duration
 	LogLevel    string
@@ -59,6 +62,10 @@ func (s *Settings) Validate() error {
 		return fmt.Errorf("refusing plaintext gRPC on %s: agents' reports and routing would cross the network unprotected; "+
 			"pass --tls-cert-file/--tls-key-file (and --tls-client-ca-file or --auth-token-file to authenticate agents), "+
 			"listen on loopback, or accept the risk with --insecure", s.Listen)
+	}
+	if s.ReadOnlyTokenFile != "" && s.AuthTokenFile == "" && s.TLSClientCAFile == "" {
+		return errors.New("--read-only-token-file alone would leave no caller with admin rights: " +
+			"pass --auth-token-file (the admin token) or --tls-client-ca-file (client certificates) too")
 	}
 	if len(s.EtcdEndpoints) == 0 && s.DataDir == "" {
 		return errors.New("no etcd: pass --data-dir for the embedded single node or --etcd-endpoints for a cluster")

@@ -24,6 +24,8 @@ func TestSettingsValidate(t *testing.T) {
 		{"bad listen", func(s *Settings) { s.Listen = "7400" }, "--listen"},
 		{"short TTL", func(s *Settings) { s.ElectionTTL = 100 * time.Millisecond }, "--election-ttl"},
 		{"no etcd at all", func(s *Settings) { s.DataDir = "" }, "--etcd-endpoints"},
+		{"read-only token alone", func(s *Settings) { s.ReadOnlyTokenFile = "ro" }, "--auth-token-file"},
+		{"read-only token with an admin token", func(s *Settings) { s.ReadOnlyTokenFile, s.AuthTokenFile = "ro", "rw" }, ""},
 		{"external etcd needs no data dir", func(s *Settings) { s.DataDir = ""; s.EtcdEndpoints = []string{"http://e:2379"} }, ""},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"sort"
 	"time"
 
@@ -89,7 +90,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 			if !ok {
 				return nil
 			}
-			if f, err := config.Parse("etcd:config", v.Data, func(string) (string, bool) { return "", false }); err != nil {
+			if f, err := config.Parse("etcd:config", v.Data, os.LookupEnv); err != nil {
 				r.log.Error("stored_config_invalid", "revision", v.Rev, "error", err.Error())
 			} else {
 				d.yaml, d.fleet = v.Data, f

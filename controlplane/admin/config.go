@@ -1,0 +1,73 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/hangarmesh/hangar/controlplane/store"
+	"github.com/hangarmesh/hangar/dataplane/config"
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
+)
+
+// defaultConfigName names an applied file in messages when the request
+// does not.
+const defaultConfigName = "config.yaml"
+
+// ApplyConfig validates a fleet file with the agents' parser and, unless
+// dry_run, stores it. A file with problems is refused with InvalidArgument
+// listing each as file:line: key: message; the stored config is unchanged.
+func (s *Server) ApplyConfig(ctx context.Context, req *hangarv1.ApplyConfigRequest) (*hangarv1.ApplyConfigResponse, error) {
+	name := req.GetName()
+	if name == "" {
+		name = defaultConfigName
+	}
+	if _, err := config.Parse(name, req.GetConfig(), s.lookupEnv); err != nil {
+		return nil, toStatus(err)
+	}
+	old, rev, err := s.st.Config(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	from := "etcd:config"
+	if rev != 0 {
+		from = fmt.Sprintf("etcd:config (revision %d)", rev)
+	}
+	resp := &hangarv1.ApplyConfigResponse{
+		Diff:     unifiedDiff(from, name, old, req.GetConfig()),
+		Changed:  !bytes.Equal(old, req.GetConfig()),
+		Revision: rev,
+	}
+	if req.GetDryRun() {
+		return resp, nil
+	}
+	resp.Revision, resp.Changed, err = s.st.PutConfig(ctx, req.GetConfig())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if resp.Changed {
+		s.record(ctx, store.Event{Kind: "config_applied",
+			Message: fmt.Sprintf("%s stored as revision %d by %s", name, resp.Revision, callerName(ctx))})
+	} else {
+		resp.Diff = "" // someone stored the same bytes in between
+	}
+	return resp, nil
+}
+
+// GetConfig returns the stored fleet file.
+func (s *Server) GetConfig(ctx context.Context, _ *hangarv1.GetConfigRequest) (*hangarv1.GetConfigResponse, error) {
+	data, rev, err := s.st.Config(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &hangarv1.GetConfigResponse{Config: data, Revision: rev}, nil
+}
+
+// record appends an operator's action to the event log. The action is done
+// by then, so a failure is logged, not returned.
+func (s *Server) record(ctx context.Context, e store.Event) {
+	s.log.Info(e.Kind, "group", e.Group, "member", e.Server, "message", e.Message)
+	if _, err := s.st.AppendEvent(ctx, e); err != nil {
+		s.log.Warn("event_append_failed", "kind", e.Kind, "error", err.Error())
+	}
+}
