@@ -10,9 +10,9 @@ PKGS := ./...
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-build: ## Build hangar-agent, hangar-controlplane, mcp-math and the demo and bench programs into bin/
+build: ## Build hangar-agent, hangar-controlplane, hangarctl, mcp-math and the demo and bench programs into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./controlplane/cmd/hangar-controlplane ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo ./e2e/cmd/hangar-cpbench
+	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./controlplane/cmd/hangar-controlplane ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo ./e2e/cmd/hangar-cpbench ./cli/cmd/hangarctl
 
 test: ## Run every test (unit, integration, end to end) with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

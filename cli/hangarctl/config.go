@@ -1,0 +1,128 @@
+package hangarctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
+)
+
+func (a *app) configCommand() *cobra.Command {
+	c := parent("config", "Read or replace the fleet config stored by the control plane")
+	c.AddCommand(a.configApplyCommand(), a.configGetCommand())
+	return c
+}
+
+func (a *app) configApplyCommand() *cobra.Command {
+	var file string
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Validate a fleet file and store it; agents get the new snapshot within a second",
+		Long: "Validate a fleet file with the agents' parser and store it. The control plane prints a\n" +
+			"unified diff from the stored config; --dry-run shows it without storing anything.\n" +
+			"An invalid file is rejected with its file:line and exit code 1.",
+		Example: "  hangarctl config apply -f fleet.yaml --dry-run\n" +
+			"  render-fleet | hangarctl config apply -f -",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			data, name, err := a.readFile(file)
+			if err != nil {
+				return err
+			}
+			c, err := a.dial()
+			if err != nil {
+				return err
+			}
+			req := &hangarv1.ApplyConfigRequest{Config: data, Name: name, DryRun: dryRun}
+			resp, err := call(cmd.Context(), c, func(ctx context.Context, s hangarv1.AdminServiceClient) (*hangarv1.ApplyConfigResponse, error) {
+				return s.ApplyConfig(ctx, req)
+			})
+			if err != nil {
+				return err
+			}
+			return printer{a.output, a.stdout}.print(resp, func(w io.Writer) error { return applyTable(w, resp, dryRun) })
+		},
+	}
+	c.Flags().StringVarP(&file, "filename", "f", "", "the fleet file (YAML); - reads standard input")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show the diff without storing anything")
+	_ = c.MarkFlagRequired("filename")
+	_ = c.MarkFlagFilename("filename", "yaml", "yml")
+	return c
+}
+
+// readFile reads the fleet file named by -f, or stdin for "-", and returns
+// the name the control plane uses in its messages.
+func (a *app) readFile(file string) ([]byte, string, error) {
+	if file == "-" {
+		data, err := io.ReadAll(a.stdin)
+		if err != nil {
+			return nil, "", fmt.Errorf("read standard input: %w", err)
+		}
+		return data, "<stdin>", nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, "", fmt.Errorf("-f %s: no such file", file)
+		}
+		return nil, "", fmt.Errorf("-f: %w", err)
+	}
+	return data, file, nil
+}
+
+func applyTable(w io.Writer, resp *hangarv1.ApplyConfigResponse, dryRun bool) error {
+	if d := resp.GetDiff(); d != "" {
+		fmt.Fprint(w, d)
+		if d[len(d)-1] != '\n' {
+			fmt.Fprintln(w)
+		}
+	}
+	switch {
+	case dryRun && resp.GetChanged():
+		fmt.Fprintf(w, "dry run: the config would change (stored revision %d); nothing applied\n", resp.GetRevision())
+	case dryRun:
+		fmt.Fprintf(w, "dry run: no changes (revision %d)\n", resp.GetRevision())
+	case resp.GetChanged():
+		fmt.Fprintf(w, "applied: revision %d\n", resp.GetRevision())
+	default:
+		fmt.Fprintf(w, "unchanged: revision %d\n", resp.GetRevision())
+	}
+	return nil
+}
+
+func (a *app) configGetCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get",
+		Short: "Print the stored fleet file (as YAML text; -o json|yaml prints the response with its revision)",
+		Example: "  hangarctl config get > fleet.yaml\n" +
+			"  hangarctl config get -o json | jq .revision",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.dial()
+			if err != nil {
+				return err
+			}
+			resp, err := call(cmd.Context(), c, func(ctx context.Context, s hangarv1.AdminServiceClient) (*hangarv1.GetConfigResponse, error) {
+				return s.GetConfig(ctx, &hangarv1.GetConfigRequest{})
+			})
+			if err != nil {
+				return err
+			}
+			if a.output != formatTable {
+				return printer{a.output, a.stdout}.print(resp, nil)
+			}
+			cfg := resp.GetConfig()
+			if len(cfg) > 0 && cfg[len(cfg)-1] != '\n' {
+				cfg = append(cfg, '\n')
+			}
+			_, err = a.stdout.Write(cfg)
+			return err
+		},
+	}
+}
