@@ -116,17 +116,6 @@ func (gs groupStatus) allReady() bool {
 	return len(gs.Members) > 0
 }
 
-// String renders the status as a few aligned lines.
-func (gs groupStatus) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "group %s: state=%s circuit_breaker=%s active_member=%s global_snapshot_version=%d\n",
-		groupName, gs.State, gs.Breaker, gs.ActiveMember, gs.Snapshot)
-	for _, m := range gs.Members {
-		fmt.Fprintf(&b, "  %-14s priority=%d health=%-9s in_rotation=%-5t (local: %s)\n", m.ID, m.Priority, m.State, m.InRotation, m.Rotation)
-	}
-	return b.String()
-}
-
 // oneLine renders the status on one line, for messages.
 func (gs groupStatus) oneLine() string {
 	var b strings.Builder

@@ -39,6 +39,25 @@ func (c *console) say(format string, a ...any) {
 func (c *console) block(text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.lines(text)
+}
+
+// command prints an optional line saying why, a command line and its
+// output indented under it, with no other line in between.
+func (c *console) command(intro, cmdline, output string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if intro != "" {
+		fmt.Fprintf(c.w, "    %s\n", intro)
+	}
+	fmt.Fprintf(c.w, "    %s\n", cmdline)
+	if strings.TrimSpace(output) != "" {
+		c.lines(output)
+	}
+}
+
+// lines prints text indented under the current line; c.mu is held.
+func (c *console) lines(text string) {
 	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 		if l == "" {
 			fmt.Fprintln(c.w)

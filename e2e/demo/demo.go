@@ -35,7 +35,7 @@ const (
 )
 
 // binaries are the programs the demo runs, all built by make build.
-var binaries = []string{"hangar-controlplane", "hangar-agent", "mcp-math"}
+var binaries = []string{"hangar-controlplane", "hangar-agent", "mcp-math", "hangarctl"}
 
 // options are the command line flags.
 type options struct {
@@ -48,7 +48,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("hangar-demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.bin, "bin", defaultBinDir, "directory holding the hangar-controlplane, hangar-agent and mcp-math binaries (make build)")
+	fs.StringVar(&o.bin, "bin", defaultBinDir, "directory holding the hangar-controlplane, hangar-agent, mcp-math and hangarctl binaries (make build)")
 	fs.StringVar(&o.dir, "dir", defaultWorkDir, "work directory for the fleet file, etcd's data, the agents' state and every log")
 	fs.IntVar(&o.rateA, "rate", defaultRateA, "calls per second sent through agent A")
 	fs.IntVar(&o.rateB, "rate-b", defaultRateB, "calls per second sent through agent B")

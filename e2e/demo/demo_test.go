@@ -3,6 +3,8 @@ package demo
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +148,28 @@ func TestParseFlagsRejects(t *testing.T) {
 				t.Fatalf("parseFlags(%q) = %v, want an error containing %q", tt.args, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestHangarctlFailureFailsTheDemo(t *testing.T) {
+	bin := t.TempDir()
+	script := "#!/bin/sh\necho 'hangarctl: no control-plane endpoint answered: 127.0.0.1:1' >&2\nexit 2\n"
+	if err := os.WriteFile(filepath.Join(bin, "hangarctl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	d := &demo{opts: options{bin: bin}, out: &console{w: &out}, cp: &controlPlane{grpc: "127.0.0.1:1"}}
+	err := d.groupStatusCtl(t.Context(), "")
+	if err == nil {
+		t.Fatal("groupStatusCtl succeeded with a hangarctl that exits 2")
+	}
+	want := "hangarctl group status my-mcp-group exited with status 2: hangarctl: no control-plane endpoint answered"
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error = %q, want it to start with %q", err, want)
+	}
+	for _, w := range []string{"$ hangarctl --control-plane 127.0.0.1:1 group status my-mcp-group", "      hangarctl: no control-plane endpoint answered"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output does not show %q:\n%s", w, out.String())
+		}
 	}
 }

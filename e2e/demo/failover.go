@@ -54,7 +54,7 @@ func (d *demo) killPrimary(ctx context.Context) error {
 		return err
 	}
 	d.printDecision(decided, killedAt)
-	if err := d.printGroup(ctx, b); err != nil {
+	if err := d.groupStatusCtl(ctx, "the control plane's view now: my-mcp out of the fleet's rotation, my-mcp-backup active:"); err != nil {
 		return err
 	}
 	return sleep(ctx, time.Until(killedAt.Add(minDownFor)))
@@ -162,7 +162,7 @@ func (d *demo) restartPrimary(ctx context.Context) error {
 	d.out.blank()
 	d.out.say("both agents serve from %s again; snapshot %d put it back (agent B applied it at %s)",
 		primaryName, d.readmittedIn, d.at(d.readmittedAt))
-	if err := d.printGroup(ctx, d.agentB()); err != nil {
+	if err := d.groupStatusCtl(ctx, "the control plane's view after the failback:"); err != nil {
 		return err
 	}
 	return sleep(ctx, afterFailbackFor)
@@ -200,17 +200,6 @@ func (d *demo) waitEvent(ctx context.Context, l *logbook, timeout time.Duration,
 		err = fmt.Errorf("%w (see %s's log)", err, l.label)
 	}
 	return ev, err
-}
-
-// printGroup prints an agent's view of the group from hangar_details.
-func (d *demo) printGroup(ctx context.Context, a *agent) error {
-	gs, err := details(ctx, a.cs)
-	if err != nil {
-		return err
-	}
-	d.out.say("group status on %s (hangar_details):", a.label())
-	d.out.block(gs.String())
-	return nil
 }
 
 // waitGroup polls an agent's hangar_details until ok holds.

@@ -103,13 +103,10 @@ func (d *demo) startAgents(ctx context.Context) error {
 		d.out.say("  connected to %s, first snapshot version %d; now on version %d (hangar_details)",
 			connected.Attrs["endpoint"], first.uint("version"), gs.Snapshot)
 	}
-	gs, err := details(ctx, d.agentA().cs)
-	if err != nil {
+	if err := d.settleView(ctx); err != nil {
 		return err
 	}
-	d.out.say("group status on agent A (hangar_details):")
-	d.out.block(gs.String())
-	return nil
+	return d.groupStatusCtl(ctx, "the group as an operator sees it: hangarctl asks the control plane (AdminService, same gRPC port):")
 }
 
 func (d *demo) startTraffic(ctx context.Context) error {

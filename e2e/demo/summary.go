@@ -8,12 +8,19 @@ import (
 	"time"
 )
 
+// eventsShown is how many of the control plane's recent events step 7 shows.
+const eventsShown = 8
+
 func (d *demo) summarize(ctx context.Context) error {
 	d.out.step(7, "Summary",
-		"Calls served by each member in each phase, as each agent's client saw them (mcp_server_used)",
-		"and as each mcp-math counted them itself; then what each agent did while the control plane's",
-		"snapshot excluded my-mcp. Every process is stopped.")
+		"The control plane's record of the run (hangarctl events); calls served by each member in each",
+		"phase, as each agent's client saw them (mcp_server_used) and as each mcp-math counted them",
+		"itself; then what each agent did while the control plane's snapshot excluded my-mcp. Every",
+		"process is stopped.")
 	d.stopTrafficAndWait()
+	if err := d.showCtl(ctx, "", "events", "--group", groupName, "--limit", fmt.Sprint(eventsShown)); err != nil {
+		return err
+	}
 	if err := d.countUpstreams(ctx, afterRestart, d.primary, d.backup); err != nil {
 		return err
 	}
