@@ -28,6 +28,7 @@ var (
 	agentBin string
 	mathBin  string
 	cpBin    string
+	ctlBin   string
 )
 
 func TestMain(m *testing.M) {
@@ -46,13 +47,19 @@ func TestMain(m *testing.M) {
 		cmd := exec.Command("go", "build", "-race", "-o", dir+"/",
 			"github.com/hangarmesh/hangar/dataplane/cmd/hangar-agent",
 			"github.com/hangarmesh/hangar/e2e/cmd/mcp-math",
-			"github.com/hangarmesh/hangar/controlplane/cmd/hangar-controlplane")
+			"github.com/hangarmesh/hangar/controlplane/cmd/hangar-controlplane",
+			"github.com/hangarmesh/hangar/cli/cmd/hangarctl")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: build binaries: %v\n%s", err, out)
 			return 1
 		}
 		agentBin, mathBin = filepath.Join(dir, "hangar-agent"), filepath.Join(dir, "mcp-math")
+		// The race detector sleeps 1 s when a -race binary exits; the
+		// processes started here inherit this and exit at once (a race
+		// report still fails the process, and so the test).
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
 		cpBin = filepath.Join(dir, "hangar-controlplane")
+		ctlBin = filepath.Join(dir, "hangarctl")
 		return m.Run()
 	}()
 	os.Exit(code)

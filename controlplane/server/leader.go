@@ -64,6 +64,12 @@ type decider struct {
 	resets  map[string]uint64 // operator breaker resets by group
 	last    []byte            // content of the last snapshot written
 	prev    aggregate.Output
+
+	// reset lists the groups reset since the last decision; staleOpen
+	// holds, by group, the agents whose breaker votes predate the group's
+	// latest reset (see ignoreStaleOpen).
+	reset     []string
+	staleOpen map[string]map[string]bool
 }
 
 // lead aggregates every agent's reports and writes a snapshot whenever the
@@ -107,6 +113,13 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 		case m, ok := <-resets:
 			if !ok {
 				return nil
+			}
+			if d.resets != nil { // nil until the first, initial, state
+				for g, n := range m {
+					if n > d.resets[g] {
+						d.reset = append(d.reset, g)
+					}
+				}
 			}
 			d.resets, decide = m, true
 		case m, ok := <-reports:
@@ -156,6 +169,7 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 			views = append(views, AgentView(ar))
 		}
 	}
+	d.ignoreStaleOpen(views)
 	out := aggregate.Compute(aggregate.Input{Fleet: d.fleet, Agents: views, Drained: d.drained, Now: r.clk.Now()})
 	rec := record(d.yaml, d.fleet, out, d.resets)
 	content, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
@@ -179,6 +193,45 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 	d.last, d.prev = content, out
 	r.log.Info("snapshot_written", "version", rev, "agents", len(views))
 	return nil
+}
+
+// ignoreStaleOpen keeps an operator's breaker reset from being undone by
+// the votes it overrides. Until an agent has applied the reset, its
+// reports still show the breaker open; a snapshot counting those votes
+// would say the breaker is open fleet-wide, and every agent forces its
+// breaker open again at its next call. So the agents whose breaker was not
+// closed when the group was reset have their vote counted as closed until
+// they report it closed; votes after that count again.
+func (d *decider) ignoreStaleOpen(views []aggregate.AgentView) {
+	for _, g := range d.reset {
+		stale := map[string]bool{}
+		for _, v := range views {
+			if v.Groups[g].Breaker != aggregate.Closed {
+				stale[v.ID] = true
+			}
+		}
+		if d.staleOpen == nil {
+			d.staleOpen = map[string]map[string]bool{}
+		}
+		d.staleOpen[g] = stale
+	}
+	d.reset = nil
+	for g, stale := range d.staleOpen {
+		for _, v := range views {
+			if !stale[v.ID] {
+				continue
+			}
+			if gv, ok := v.Groups[g]; ok && gv.Breaker != aggregate.Closed {
+				gv.Breaker = aggregate.Closed
+				v.Groups[g] = gv
+			} else if ok {
+				delete(stale, v.ID)
+			}
+		}
+		if len(stale) == 0 {
+			delete(d.staleOpen, g)
+		}
+	}
 }
 
 // localViews reads this replica's agents from memory.
