@@ -34,7 +34,7 @@ type managedAgent struct {
 	mu        sync.Mutex
 	last      *hangarv1.Snapshot
 	resets    map[string]uint64 // breaker resets seen, by group
-	installed chan struct{} // closed once a fleet configuration runs
+	installed chan struct{}     // closed once a fleet configuration runs
 	once      sync.Once
 }
 
