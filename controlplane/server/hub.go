@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -11,7 +10,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -150,15 +148,15 @@ func (h *hub) push(c *agentConn, snap *hangarv1.Snapshot, probe []string) {
 	c.assignments = probe
 	c.mu.Unlock()
 	if !skipSnap {
-		msg := proto.Clone(snap).(*hangarv1.Snapshot)
-		msg.Nonce = fmt.Sprintf("%s-%d", c.id, snap.GetVersion())
-		if !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Snapshot{Snapshot: msg}}) {
+		// Every agent gets the same message (read-only from here on): one
+		// snapshot costs no copy per agent, only its encoding on the wire.
+		if !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Snapshot{Snapshot: snap}}) {
 			h.slow(c)
 			return
 		}
 		h.met.pushes.Inc()
 	}
-	if !sameAssign || !skipSnap {
+	if !sameAssign {
 		a := &hangarv1.Assignment{Version: snap.GetVersion(), Probe: probe}
 		if !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Assignment{Assignment: a}}) {
 			h.slow(c)

@@ -111,6 +111,7 @@ func (r *Replica) follow(ctx context.Context) error {
 			continue
 		}
 		snap.Version = uint64(v.Rev)
+		snap.Nonce = fmt.Sprintf("%s-%d", r.name, v.Rev)
 		assign := make(map[string][]string, len(rec.GetAssignments()))
 		for id, a := range rec.GetAssignments() {
 			assign[id] = a.GetProbe()
