@@ -2,25 +2,20 @@ package hangarctl
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hangarmesh/hangar/internal/grpccred"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -52,79 +47,15 @@ func (d dialConfig) dialOptions() ([]grpc.DialOption, error) {
 	if (d.CertFile == "") != (d.KeyFile == "") {
 		return nil, errors.New("--cert-file and --key-file go together")
 	}
-	useTLS := d.CAFile != "" || d.CertFile != ""
-	if useTLS {
-		tc, err := d.tlsConfig()
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
-	} else {
-		for _, ep := range d.Endpoints {
-			host, _, _ := net.SplitHostPort(ep)
-			if !isLoopback(host) && !d.Insecure {
-				return nil, fmt.Errorf("refusing plaintext to the control plane at %s: pass --ca-file (TLS), "+
-					"or --insecure to accept the risk", ep)
-			}
-		}
-		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := grpccred.DialOptions(grpccred.Options{
+		Endpoints: d.Endpoints, CAFile: d.CAFile, CertFile: d.CertFile, KeyFile: d.KeyFile,
+		TokenFile: d.TokenFile, Insecure: d.Insecure,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if d.TokenFile != "" {
-		b, err := os.ReadFile(d.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--token-file: %w", err)
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return nil, fmt.Errorf("--token-file %s is empty", d.TokenFile)
-		}
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: tok, secure: useTLS}))
-	}
-	return opts, nil
+	return append(opts, creds...), nil
 }
-
-func (d dialConfig) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if d.CAFile != "" {
-		pem, err := os.ReadFile(d.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", d.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if d.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(d.CertFile, d.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--cert-file/--key-file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// bearer sends "authorization: Bearer <token>" with every request.
-type bearer struct {
-	token  string
-	secure bool
-}
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + b.token}, nil
-}
-
-func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
 // client reaches the AdminService on the first endpoint that answers. It
 // is used by one goroutine at a time.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hangarmesh/hangar/internal/endpoints"
 )
 
 // Settings are a replica's process settings, from flags, HANGAR_*
@@ -58,7 +60,7 @@ func (s *Settings) Validate() error {
 	if s.TLSClientCAFile != "" && s.TLSCertFile == "" {
 		return errors.New("--tls-client-ca-file (mTLS) needs --tls-cert-file and --tls-key-file")
 	}
-	if s.TLSCertFile == "" && !isLoopback(host) && !s.Insecure {
+	if s.TLSCertFile == "" && !endpoints.IsLoopback(host) && !s.Insecure {
 		return fmt.Errorf("refusing plaintext gRPC on %s: agents' reports and routing would cross the network unprotected; "+
 			"pass --tls-cert-file/--tls-key-file (and --tls-client-ca-file or --auth-token-file to authenticate agents), "+
 			"listen on loopback, or accept the risk with --insecure", s.Listen)
@@ -78,12 +80,4 @@ func (s *Settings) Validate() error {
 		s.EtcdPrefix = "/hangar/"
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

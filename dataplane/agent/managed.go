@@ -1,11 +1,7 @@
 package agent
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -13,13 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/controlclient"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/grpccred"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -158,62 +153,17 @@ func globalOf(s *hangarv1.Snapshot, drainsOnly bool) *router.Global {
 // client certificate for mTLS) or plaintext on loopback (or --cp-insecure),
 // a bearer token if configured, and keepalives to notice a frozen replica.
 func dialOptions(s Settings) ([]grpc.DialOption, error) {
-	opts := []grpc.DialOption{grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true})}
-	useTLS := s.CPCAFile != "" || s.CPCertFile != ""
-	if useTLS {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if s.CPCAFile != "" {
-			pem, err := os.ReadFile(s.CPCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("read --cp-ca-file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("--cp-ca-file %s holds no PEM certificate", s.CPCAFile)
-			}
-			tc.RootCAs = pool
-		}
-		if s.CPCertFile != "" {
-			cert, err := tls.LoadX509KeyPair(s.CPCertFile, s.CPKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("load --cp-cert-file/--cp-key-file: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
-	} else {
-		for _, ep := range s.ControlPlane {
-			host, _, err := net.SplitHostPort(ep)
-			if err != nil {
-				return nil, fmt.Errorf("--control-plane %q: want HOST:PORT", ep)
-			}
-			if !isLoopback(host) && !s.CPInsecure {
-				return nil, fmt.Errorf("refusing plaintext to the control plane at %s: pass --cp-ca-file (TLS), or --cp-insecure to accept the risk", ep)
-			}
-		}
-		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := grpccred.DialOptions(grpccred.Options{
+		Endpoints: s.ControlPlane, CAFile: s.CPCAFile, CertFile: s.CPCertFile, KeyFile: s.CPKeyFile,
+		TokenFile: s.CPTokenFile, Insecure: s.CPInsecure, Flag: "cp-",
+	})
+	if err != nil {
+		return nil, err
 	}
-	if s.CPTokenFile != "" {
-		tok, err := readToken(s.CPTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--cp-token-file: %w", err)
-		}
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: tok, secure: useTLS}))
-	}
-	return opts, nil
+	return append(creds, grpc.WithKeepaliveParams(keepalive.ClientParameters{
+		Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true,
+	})), nil
 }
-
-// bearer sends "authorization: Bearer <token>" with every RPC.
-type bearer struct {
-	token  string
-	secure bool
-}
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + b.token}, nil
-}
-
-func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
 // registerCPMetrics exports the control-plane connection on the agent.
 func registerCPMetrics(reg prometheus.Registerer, cc *controlclient.Client) {

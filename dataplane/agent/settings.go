@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hangarmesh/hangar/internal/endpoints"
 )
 
 // Settings are the agent's process settings, from flags, environment and
@@ -74,20 +76,12 @@ func (s *Settings) Validate() error {
 	if len(s.ControlPlane) > 0 && s.AgentID == "" {
 		s.AgentID = hostname()
 	}
-	if s.HTTP && !isLoopback(s.Host) && s.AuthTokenFile == "" && !s.UnsafeNoAuth {
+	if s.HTTP && !endpoints.IsLoopback(s.Host) && s.AuthTokenFile == "" && !s.UnsafeNoAuth {
 		return fmt.Errorf("refusing to serve MCP on %s without authentication: pass --auth-token-file FILE "+
 			"(clients then send \"Authorization: Bearer <token>\"), bind a loopback address with --host 127.0.0.1, "+
 			"or accept the risk with --unsafe-no-auth", net.JoinHostPort(s.Host, fmt.Sprint(s.Port)))
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // readToken reads a bearer token file: the token is its first line.

@@ -3,7 +3,10 @@
 // comma-separated string, or both.
 package endpoints
 
-import "strings"
+import (
+	"net"
+	"strings"
+)
 
 // Split flattens values that may each hold several comma-separated
 // endpoints, trimming spaces and dropping empty entries.
@@ -17,4 +20,14 @@ func Split(values []string) []string {
 		}
 	}
 	return out
+}
+
+// IsLoopback reports whether host (a name or an IP, without port) is the
+// loopback: "localhost" or an address in 127.0.0.0/8 or ::1.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
