@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -150,9 +151,10 @@ func (c *Client) post(ctx context.Context, sessionID, version string, body []byt
 		return nil, fmt.Errorf("post tools/call to %s: %w", c.srv.ID, err)
 	}
 	defer func() {
-		// Read to the end (the stream closes right after the answer) so the
-		// connection goes back to the pool instead of being torn down.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		// Read what is already there (a server closes the stream right
+		// after the answer) so the connection goes back to the pool; a
+		// stream kept open is closed rather than waited on.
+		drain(resp.Body)
 		resp.Body.Close()
 	}()
 	r := io.LimitReader(resp.Body, MaxResponseBytes+1)
@@ -186,12 +188,7 @@ func readSSE(id string, r io.Reader) (*Reply, error) {
 	br := bufio.NewReaderSize(r, 16<<10)
 	var data bytes.Buffer
 	for {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A long data line: keep reading it whole.
-			rest, err2 := br.ReadBytes('\n')
-			line, err = append(line, rest...), err2
-		}
+		line, err := br.ReadBytes('\n')
 		trimmed := bytes.TrimRight(line, "\r\n")
 		switch {
 		case len(trimmed) == 0 && len(line) > 0: // end of an event
@@ -282,4 +279,20 @@ func noEOF(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// drain reads what remains of a body without waiting long for more: at
+// most 64 KiB, and only while the bytes are already buffered or arriving.
+func drain(body io.ReadCloser) {
+	done := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Millisecond):
+		body.Close() // ends the copy; the connection is not reused
+		<-done
+	}
 }

@@ -76,3 +76,17 @@ func TestReadSSE(t *testing.T) {
 		})
 	}
 }
+
+func TestReadSSELongLine(t *testing.T) {
+	big := strings.Repeat("a", 40<<10)
+	stream := `data: {"jsonrpc":"2.0","id":"h","result":{"content":[{"type":"text","text":"` + big + `"}]}}` + "\n\n"
+	reply, err := readSSE("m", strings.NewReader(stream))
+	if err != nil || !strings.Contains(string(reply.Result), big) {
+		t.Fatalf("a 40 KiB data line: %v (result %d bytes)", err, func() int {
+			if reply == nil {
+				return 0
+			}
+			return len(reply.Result)
+		}())
+	}
+}
