@@ -131,12 +131,16 @@ type Client struct {
 
 	mu     sync.Mutex
 	status Status
+	// stale is set while the agent runs its snapshot detached (Detach, or
+	// booted from the state dir): the same version must then be applied
+	// again, since Detach dropped its rotation and breaker opinions.
+	stale bool
 }
 
 // New returns a Client that drives a with the options o.
 func New(a Agent, o Options) *Client {
 	c := &Client{agent: a, opts: o, clock: o.Clock, log: o.Logger, heartbeat: o.Heartbeat,
-		obs: newObserver(), jitter: fullJitter}
+		obs: newObserver(), jitter: fullJitter, stale: o.SnapshotVersion != 0}
 	if c.clock == nil {
 		c.clock = clock.Real{}
 	}
@@ -208,6 +212,9 @@ func (c *Client) Run(ctx context.Context) error {
 			keyFailures, failures, keyRetryIn, delay)
 		if !detached {
 			c.agent.Detach()
+			c.mu.Lock()
+			c.stale = true
+			c.mu.Unlock()
 			detached = true
 		}
 		if c.onRetry != nil {
@@ -243,14 +250,16 @@ func (c *Client) setDisconnected() {
 	c.status.Connected, c.status.Endpoint = false, ""
 }
 
-func (c *Client) appliedVersion() uint64 {
+// appliedVersion returns the version the agent runs and whether it runs
+// it detached (stale).
+func (c *Client) appliedVersion() (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.status.SnapshotVersion
+	return c.status.SnapshotVersion, c.stale
 }
 
 func (c *Client) setApplied(version uint64, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.status.SnapshotVersion, c.status.LastSnapshot = version, at
+	c.status.SnapshotVersion, c.status.LastSnapshot, c.stale = version, at, false
 }

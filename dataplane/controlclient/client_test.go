@@ -204,11 +204,20 @@ func TestReconnect(t *testing.T) {
 		t.Errorf("Hello after reconnect has snapshot_version %d, want 9", v)
 	}
 	fs.report(t)
+	// The agent detached since it applied version 9 (its rotation and
+	// breaker opinions were dropped): the same version is applied again.
+	fs.send(t, snapshot(9, "n9b"))
+	if m := fs.next(t); m.GetAck().GetVersion() != 9 {
+		t.Fatalf("got %v, want Ack of version 9", m)
+	}
+	if diff := cmp.Diff([]uint64{9, 9}, h.agent.appliedVersions()); diff != "" {
+		t.Errorf("ApplySnapshot versions (-want +got):\n%s", diff)
+	}
 	h.clk.WaitForTimers(1)
 	h.clk.Advance(healthyStream + time.Second) // a long-lived stream resets the backoff
 	fs.report(t)
 	close(fs.end)
-	retry(t, 100*time.Millisecond, 2)
+	retry(t, 100*time.Millisecond, 3) // the re-applied snapshot attached it: lost again, detach again
 
 	if err := h.stop(); err != nil {
 		t.Fatalf("Run returned %v after cancel, want nil", err)
@@ -220,8 +229,8 @@ func TestReconnect(t *testing.T) {
 	if !strings.Contains(logs, "replica going away") || !strings.Contains(logs, "connection refused") {
 		t.Errorf("disconnect logs lack their causes:\n%s", logs)
 	}
-	if n := h.agent.detachCount(); n != 2 {
-		t.Errorf("Detach called %d times, want 2", n)
+	if n := h.agent.detachCount(); n != 3 {
+		t.Errorf("Detach called %d times, want 3", n)
 	}
 }
 

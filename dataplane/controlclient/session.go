@@ -120,13 +120,14 @@ func (c *Client) waitReady(ctx context.Context, cc *grpc.ClientConn) error {
 }
 
 func (c *Client) hello() *hangarv1.Hello {
+	applied, _ := c.appliedVersion()
 	return &hangarv1.Hello{
 		AgentId:         c.opts.AgentID,
 		Host:            c.opts.Host,
 		Labels:          c.opts.Labels,
 		Version:         c.opts.Version,
 		Capabilities:    capabilities,
-		SnapshotVersion: c.appliedVersion(),
+		SnapshotVersion: applied,
 		Servers:         c.agent.Servers(),
 	}
 }
@@ -243,12 +244,12 @@ func (s *link) cause(err error, recvErr *error) error {
 // whether the agent applied it.
 func (c *Client) applySnapshot(s *hangarv1.Snapshot) (*hangarv1.AgentMessage, bool) {
 	v, nonce := s.GetVersion(), s.GetNonce()
-	applied := c.appliedVersion()
+	applied, stale := c.appliedVersion()
 	switch {
 	case v < applied:
 		c.log.Info(evSnapshotOld, keyVersion, v, keyApplied, applied, keyNonce, nonce)
 		return nil, false
-	case v == applied && applied != 0:
+	case v == applied && applied != 0 && !stale:
 		// Same version, same content (the version is the etcd revision
 		// that wrote it): the agent runs it already.
 		return ack(v, nonce), false
