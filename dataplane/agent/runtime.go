@@ -19,9 +19,10 @@ const drainGrace = 30 * time.Second
 // and replaces it when the configuration changes; the state the control
 // plane pushed (global view, probe assignment) carries over.
 type fleetRuntime struct {
-	ctx context.Context // the agent's lifetime
-	log *slog.Logger
-	obs router.Observer
+	ctx    context.Context // the routers' lifetime: ends in wait
+	cancel context.CancelFunc
+	log    *slog.Logger
+	obs    router.Observer
 
 	mu       sync.Mutex
 	gw       *gateway.Gateway
@@ -33,8 +34,11 @@ type fleetRuntime struct {
 	wg       sync.WaitGroup
 }
 
+// newFleetRuntime returns a runtime whose routers outlive ctx until wait:
+// on shutdown the front door drains its calls first, then the routers stop.
 func newFleetRuntime(ctx context.Context, log *slog.Logger, obs router.Observer) *fleetRuntime {
-	return &fleetRuntime{ctx: ctx, log: log, obs: obs}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	return &fleetRuntime{ctx: rctx, cancel: cancel, log: log, obs: obs}
 }
 
 // install starts a router for fleet and makes it the one in force; the
@@ -123,13 +127,9 @@ func (rt *fleetRuntime) configHash() string {
 	return rt.hash
 }
 
-// wait stops every router (the agent's context must be done) and waits.
+// wait stops every router and waits for them; call it after the front
+// door has stopped.
 func (rt *fleetRuntime) wait() {
-	rt.mu.Lock()
-	stop := rt.stop
-	rt.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
+	rt.cancel()
 	rt.wg.Wait()
 }

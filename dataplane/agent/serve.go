@@ -26,8 +26,12 @@ import (
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
-// shutdownGrace bounds how long in-flight HTTP requests may finish on stop.
-const shutdownGrace = 5 * time.Second
+// shutdownGrace bounds how long in-flight HTTP requests may finish on stop;
+// after sessionGrace the MCP sessions (and their standing streams) close.
+const (
+	shutdownGrace = 5 * time.Second
+	sessionGrace  = 2 * time.Second
+)
 
 func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr io.Writer) error {
 	log, closer, err := newLogger(s, stderr)
@@ -212,11 +216,18 @@ func serveHTTP(ctx context.Context, s Settings, gw *gateway.Gateway, met *metric
 	defer cancel()
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Shutdown(shutdownCtx) }()
-	for ss := range gw.Server().Sessions() {
-		_ = ss.Close()
-	}
 	conns.closeFresh()
-	if err := <-stopped; err != nil {
+	select {
+	case err = <-stopped: // every request finished
+	case <-time.After(sessionGrace):
+		// Calls in flight had their time; standing SSE streams never end
+		// by themselves: close the sessions.
+		for ss := range gw.Server().Sessions() {
+			_ = ss.Close()
+		}
+		err = <-stopped
+	}
+	if err != nil {
 		log.Warn("http_shutdown_forced", "error", err.Error())
 		_ = srv.Close()
 	}
