@@ -147,6 +147,16 @@ func New(cfg Config, clk clock.Clock) *Breaker {
 // transitions lists the state changes Allow itself caused: Open→HalfOpen
 // when the reset timeout has passed.
 func (b *Breaker) Allow() (done func(success bool) []Transition, transitions []Transition, err error) {
+	c, transitions, err := b.Admit()
+	if err != nil {
+		return nil, transitions, err
+	}
+	return c.Done, transitions, nil
+}
+
+// Admit is Allow returning the admitted Call, which can also be abandoned
+// (the caller gave up before any member answered: no verdict).
+func (b *Breaker) Admit() (c *Call, transitions []Transition, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.clk.Now()
@@ -160,18 +170,33 @@ func (b *Breaker) Allow() (done func(success bool) []Transition, transitions []T
 		}
 		b.probes++
 	}
-	c := &call{b: b, gen: b.gen}
-	return c.done, transitions, nil
+	return &Call{b: b, gen: b.gen}, transitions, nil
 }
 
-// call is one admitted call; finished makes done idempotent.
-type call struct {
+// Call is one admitted call; finishing it twice is a no-op.
+type Call struct {
 	b        *Breaker
 	gen      uint64
 	finished bool // guarded by b.mu
 }
 
-func (c *call) done(success bool) []Transition {
+// Abandon finishes the call without a verdict: it frees a half-open probe
+// slot and changes no count.
+func (c *Call) Abandon() {
+	b := c.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c.finished {
+		return
+	}
+	c.finished = true
+	if c.gen == b.gen && b.state == HalfOpen {
+		b.probes--
+	}
+}
+
+// Done finishes the call with its result (see Allow).
+func (c *Call) Done(success bool) []Transition {
 	b := c.b
 	b.mu.Lock()
 	defer b.mu.Unlock()

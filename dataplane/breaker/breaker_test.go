@@ -349,3 +349,33 @@ func BenchmarkAllowClosed(b *testing.B) {
 		done(true)
 	}
 }
+
+// A half-open probe call whose caller gave up decides nothing: the slot is
+// free for the next probe call.
+func TestAbandonHalfOpenProbe(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	b := New(Config{FailureThreshold: 1, ResetTimeout: time.Second, ProbeCount: 1}, clk)
+	done, _, _ := b.Allow()
+	done(false) // open
+	clk.Advance(2 * time.Second)
+	c, _, err := b.Admit()
+	if err != nil {
+		t.Fatalf("half-open admits one probe: %v", err)
+	}
+	c.Abandon()
+	if st := b.Status().State; st != HalfOpen {
+		t.Fatalf("an abandoned probe changed the state to %s", st)
+	}
+	c2, _, err := b.Admit()
+	if err != nil {
+		t.Fatalf("the abandoned probe's slot was not freed: %v", err)
+	}
+	c.Abandon() // twice: no effect
+	if _, _, err := b.Admit(); err == nil {
+		t.Fatal("a second abandon freed a slot it did not hold")
+	}
+	c2.Done(true)
+	if st := b.Status().State; st != Closed {
+		t.Fatalf("state %s after a passing probe, want closed", st)
+	}
+}

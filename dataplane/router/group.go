@@ -180,7 +180,7 @@ func (g *Group) call(ctx context.Context, global *Global, q request, opts CallOp
 		g.applyBreaker(g.breaker.ForceOpen())
 	}
 	g.lastCall.Store(g.clk.Now().UnixNano())
-	done, trs, err := g.breaker.Allow()
+	admitted, trs, err := g.breaker.Admit()
 	g.applyBreaker(trs)
 	if err != nil {
 		st := g.breaker.Status()
@@ -189,7 +189,11 @@ func (g *Group) call(ctx context.Context, global *Global, q request, opts CallOp
 				st.ConsecutiveFailures, st.HalfOpensAt.Format("15:04:05"))}
 	}
 	res, class, err := g.attempts(ctx, global, q, opts)
-	g.applyBreaker(done(!class.Failed(g.cfg.CircuitBreaker.CountToolErrors)))
+	if ctx.Err() != nil && (class == outcome.CallerError || TypeOf(err) == ErrNoAvailableMember) {
+		admitted.Abandon() // the caller left: no verdict on the group
+	} else {
+		g.applyBreaker(admitted.Done(!class.Failed(g.cfg.CircuitBreaker.CountToolErrors)))
+	}
 	return res, class, err
 }
 
