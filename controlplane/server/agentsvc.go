@@ -150,6 +150,7 @@ func (s *agentService) handle(c *agentConn, m *hangarv1.AgentMessage) error {
 		c.mu.Lock()
 		c.parked, c.nackError = msg.Nack.GetVersion(), msg.Nack.GetError()
 		c.mu.Unlock()
+		s.hub.park(c.id, msg.Nack.GetVersion())
 		s.met.nacks.Inc()
 		s.log.Warn("snapshot_nacked", "agent_id", c.id, "version", msg.Nack.GetVersion(), "error", msg.Nack.GetError())
 	case *hangarv1.AgentMessage_Hello:

@@ -37,9 +37,11 @@ type agentConn struct {
 	report      *hangarv1.Report // latest, merged
 	lastReport  time.Time
 	minute      minuteWindow // the last minute of heartbeat counters
-	acked       uint64       // last ACKed snapshot version
-	parked      uint64       // NACKed version, not resent
-	sent        uint64       // last snapshot version queued
+	minuteSum   []*hangarv1.MemberReport
+	minuteAt    time.Time // when minuteSum was taken
+	acked       uint64    // last ACKed snapshot version
+	parked      uint64    // NACKed version, not resent
+	sent        uint64    // last snapshot version queued
 	nackError   string
 	assignments []string
 }
@@ -63,12 +65,13 @@ type hub struct {
 	conns    map[string]*agentConn
 	snapshot *hangarv1.Snapshot  // the latest, sent to new agents
 	assign   map[string][]string // agent → probed members, from the leader
+	parked   map[string]uint64   // agent → the version it NACKed, across reconnects
 	changed  chan struct{}       // wakes the report publisher
 	lead     chan struct{}       // wakes the leader's decision loop
 }
 
 func newHub(log *slog.Logger, met *Metrics) *hub {
-	return &hub{log: log, met: met, conns: map[string]*agentConn{},
+	return &hub{log: log, met: met, conns: map[string]*agentConn{}, parked: map[string]uint64{},
 		changed: make(chan struct{}, 1), lead: make(chan struct{}, 1)}
 }
 
@@ -97,6 +100,7 @@ func (h *hub) add(c *agentConn) {
 	h.mu.Lock()
 	old := h.conns[c.id]
 	h.conns[c.id] = c
+	c.parked = h.parked[c.id] // a NACKed version stays parked after a reconnect
 	snap, assign := h.snapshot, h.assign[c.id]
 	n := len(h.conns)
 	h.mu.Unlock()
@@ -125,6 +129,9 @@ func (h *hub) remove(c *agentConn) {
 // broadcast sends a new snapshot and the assignments to every agent.
 func (h *hub) broadcast(snap *hangarv1.Snapshot, assign map[string][]string) {
 	h.mu.Lock()
+	if h.snapshot == nil || snap.GetVersion() != h.snapshot.GetVersion() {
+		clear(h.parked) // a new snapshot: nothing parked applies to it
+	}
 	h.snapshot, h.assign = snap, assign
 	conns := make([]*agentConn, 0, len(h.conns))
 	for _, c := range h.conns {
@@ -139,28 +146,30 @@ func (h *hub) broadcast(snap *hangarv1.Snapshot, assign map[string][]string) {
 // push queues snap (unless this agent NACKed that version, or already has
 // it) and its assignment; a full queue disconnects the agent.
 func (h *hub) push(c *agentConn, snap *hangarv1.Snapshot, probe []string) {
+	// Decide and enqueue under c.mu, so that two pushes racing for one
+	// agent (its connect and a broadcast) keep their order in its queue.
 	c.mu.Lock()
 	skipSnap := snap.GetVersion() == c.parked || snap.GetVersion() <= c.sent
 	sameAssign := equalStrings(c.assignments, probe) && c.sent != 0
+	full, pushed := false, false
 	if !skipSnap {
 		c.sent = snap.GetVersion()
-	}
-	c.assignments = probe
-	c.mu.Unlock()
-	if !skipSnap {
 		// Every agent gets the same message (read-only from here on): one
 		// snapshot costs no copy per agent, only its encoding on the wire.
-		if !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Snapshot{Snapshot: snap}}) {
-			h.slow(c)
-			return
-		}
+		full = !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Snapshot{Snapshot: snap}})
+		pushed = !full
+	}
+	c.assignments = probe
+	if !full && !sameAssign {
+		a := &hangarv1.Assignment{Version: snap.GetVersion(), Probe: probe}
+		full = !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Assignment{Assignment: a}})
+	}
+	c.mu.Unlock()
+	if pushed {
 		h.met.pushes.Inc()
 	}
-	if !sameAssign {
-		a := &hangarv1.Assignment{Version: snap.GetVersion(), Probe: probe}
-		if !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Assignment{Assignment: a}}) {
-			h.slow(c)
-		}
+	if full {
+		h.slow(c)
 	}
 }
 
@@ -168,6 +177,14 @@ func (h *hub) slow(c *agentConn) {
 	h.met.slowDisconnects.Inc()
 	h.log.Warn("agent_disconnected_slow", "agent_id", c.id, "queue", queueSize)
 	c.kick(errSlowAgent)
+}
+
+// park records that agent NACKed version: it is not sent to it again (on
+// any stream) until the snapshot changes.
+func (h *hub) park(agent string, version uint64) {
+	h.mu.Lock()
+	h.parked[agent] = version
+	h.mu.Unlock()
 }
 
 // agents returns the connected agents' streams.

@@ -70,6 +70,11 @@ type decider struct {
 	// latest reset (see ignoreStaleOpen).
 	reset     []string
 	staleOpen map[string]map[string]bool
+
+	// seen counts which of the drains, reports and resets watches have
+	// delivered their current state: no decision before all three did (a
+	// decision without the drains would undrain members fleet-wide).
+	seenDrains, seenReports, seenResets bool
 }
 
 // lead aggregates every agent's reports and writes a snapshot whenever the
@@ -109,7 +114,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 			if !ok {
 				return nil
 			}
-			d.drained, decide = m, true
+			d.drained, d.seenDrains, decide = m, true, true
 		case m, ok := <-resets:
 			if !ok {
 				return nil
@@ -121,7 +126,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 					}
 				}
 			}
-			d.resets, decide = m, true
+			d.resets, d.seenResets, decide = m, true, true
 		case m, ok := <-reports:
 			if !ok {
 				return nil
@@ -132,8 +137,8 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 				}
 			}
 			// Its own shards, rewritten on every ACK, change nothing here.
-			if !maps.EqualFunc(m, d.remote, bytes.Equal) {
-				d.remote, decide = m, true
+			if !d.seenReports || !maps.EqualFunc(m, d.remote, bytes.Equal) {
+				d.remote, d.seenReports, decide = m, true, true
 			}
 		case <-r.hub.lead:
 			decide = true
@@ -141,7 +146,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 			ticker = r.clk.NewTimer(tick)
 			decide = true
 		}
-		if !decide || d.fleet == nil {
+		if !decide || d.fleet == nil || !(d.seenDrains && d.seenReports && d.seenResets) {
 			continue
 		}
 		if err := r.decide(ctx, l, d); err != nil {
@@ -240,7 +245,7 @@ func (r *Replica) localViews() []aggregate.AgentView {
 	views := make([]aggregate.AgentView, 0, len(conns))
 	now := r.clk.Now()
 	for _, c := range conns {
-		views = append(views, AgentView(c.summary(r.name, now)))
+		views = append(views, AgentView(c.summary(r.name, now, false)))
 	}
 	return views
 }

@@ -170,7 +170,7 @@ func (r *Replica) Agents(ctx context.Context) ([]*hangarv1.AgentReport, error) {
 	now := r.clk.Now()
 	var out []*hangarv1.AgentReport
 	for _, c := range r.hub.agents() {
-		out = append(out, c.summary(r.name, now))
+		out = append(out, c.summary(r.name, now, true))
 	}
 	remote, err := r.store.Reports(ctx)
 	if err != nil {
@@ -211,7 +211,7 @@ func (r *Replica) replicaReports() []*hangarv1.ReplicaReport {
 		h := fnv.New32a()
 		_, _ = h.Write([]byte(c.id))
 		i := h.Sum32() % reportShards
-		out[i].Agents = append(out[i].Agents, c.summary(r.name, r.clk.Now()))
+		out[i].Agents = append(out[i].Agents, c.summary(r.name, r.clk.Now(), false))
 	}
 	return out
 }
@@ -219,12 +219,12 @@ func (r *Replica) replicaReports() []*hangarv1.ReplicaReport {
 // summary is the agent's stored report, with last_call rounded to the
 // second (the leader looks at a 10 s window) so that steady traffic does
 // not rewrite the report.
-func (c *agentConn) summary(replica string, now time.Time) *hangarv1.AgentReport {
+func (c *agentConn) summary(replica string, now time.Time, fresh bool) *hangarv1.AgentReport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ar := &hangarv1.AgentReport{
 		Hello: c.hello, Connected: timestamppb.New(c.connected), AckedVersion: c.acked, Replica: replica,
-		Minute: c.minute.sum(now),
+		Minute: c.minuteSummary(now, fresh),
 	}
 	if !c.lastReport.IsZero() {
 		ar.Received = timestamppb.New(c.lastReport)
@@ -247,6 +247,20 @@ func (c *agentConn) summary(replica string, now time.Time) *hangarv1.AgentReport
 		ar.Report = rep
 	}
 	return ar
+}
+
+// minuteRefresh is how often the published minute counters are renewed:
+// often enough for an operator's rates, rarely enough that steady traffic
+// does not rewrite the reports in etcd at every heartbeat.
+const minuteRefresh = 5 * time.Second
+
+// minuteSummary returns the minute's counters as of now if fresh, else as
+// of at most minuteRefresh ago. c.mu must be held.
+func (c *agentConn) minuteSummary(now time.Time, fresh bool) []*hangarv1.MemberReport {
+	if fresh || c.minuteAt.IsZero() || now.Sub(c.minuteAt) >= minuteRefresh {
+		c.minuteSum, c.minuteAt = c.minute.sum(now), now
+	}
+	return c.minuteSum
 }
 
 func roundSecond(ts *timestamppb.Timestamp) *timestamppb.Timestamp {

@@ -302,8 +302,8 @@ func (g *Group) safeToRepeat(gm *groupMember, tool string) bool {
 // answered the last successful call. A change to a higher-priority member
 // is a failback; to a lower one, a move to the backup.
 func (g *Group) served(gm *groupMember) {
-	if g.cfg.Strategy != config.StrategyPriority {
-		return
+	if g.cfg.Strategy != config.StrategyPriority || gm.rot.Status().Phase != rotation.In {
+		return // a trial call on probation does not make a member active
 	}
 	g.mu.Lock()
 	prev := g.active
