@@ -78,7 +78,7 @@ func TestAuthorization(t *testing.T) {
 	t.Run("agents connect with either token", func(t *testing.T) {
 		e.token = readOnlyToken
 		a := e.connect("agent-ro", true)
-		a.await("a snapshot", 0, func(*hangarv1.Snapshot) bool { return true })
+		a.Await("a snapshot", 0, func(*hangarv1.Snapshot) bool { return true })
 	})
 }
 

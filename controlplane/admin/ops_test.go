@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hangarmesh/hangar/controlplane/server/servertest"
 	"github.com/hangarmesh/hangar/controlplane/store"
 	"github.com/hangarmesh/hangar/dataplane/config"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
@@ -95,15 +96,15 @@ func TestApplyConfig(t *testing.T) {
 func TestDrainUndrain(t *testing.T) {
 	e := newEnv(t, nil)
 	a := e.connect("agent-1", true)
-	a.await("both members in rotation", 0, rotation(primary, backup))
+	a.Await("both members in rotation", 0, servertest.Rotation(primary, backup))
 
-	mark := a.mark()
+	mark := a.Mark()
 	if _, err := e.admin.DrainMember(e.ctx, &hangarv1.DrainMemberRequest{Group: group, Member: primary}); err != nil {
 		t.Fatal(err)
 	}
-	s := a.await("my-mcp drained", mark, rotation(backup))
-	if !slices.Equal(groupState(s).GetDrained(), []string{primary}) {
-		t.Errorf("snapshot drained %v, want [my-mcp]", groupState(s).GetDrained())
+	s := a.Await("my-mcp drained", mark, servertest.Rotation(backup)).Snap
+	if !slices.Equal(servertest.GroupState(s, group).GetDrained(), []string{primary}) {
+		t.Errorf("snapshot drained %v, want [my-mcp]", servertest.GroupState(s, group).GetDrained())
 	}
 	gs := groupStatus(t, e)
 	if m := gs.GetMembers()[0]; !m.GetDrained() || m.GetInRotation() || m.GetReason() != "drained" || gs.GetActiveMember() != backup {
@@ -117,12 +118,12 @@ func TestDrainUndrain(t *testing.T) {
 		t.Errorf("member_drained events: %v; want one for my-mcp-group/my-mcp", evs)
 	}
 
-	mark = a.mark()
+	mark = a.Mark()
 	if _, err := e.admin.UndrainMember(e.ctx, &hangarv1.UndrainMemberRequest{Group: group, Member: primary}); err != nil {
 		t.Fatal(err)
 	}
-	a.await("my-mcp back", mark, func(s *hangarv1.Snapshot) bool {
-		return rotation(primary, backup)(s) && len(groupState(s).GetDrained()) == 0
+	a.Await("my-mcp back", mark, func(s *hangarv1.Snapshot) bool {
+		return servertest.Rotation(primary, backup)(s) && len(servertest.GroupState(s, group).GetDrained()) == 0
 	})
 	if m := groupStatus(t, e).GetMembers()[0]; m.GetDrained() || !m.GetInRotation() || m.GetReason() != "" {
 		t.Errorf("after undrain: %v; want in rotation, not drained", m)
@@ -157,14 +158,14 @@ func TestDrainUndrain(t *testing.T) {
 func TestResetBreaker(t *testing.T) {
 	e := newEnv(t, nil)
 	a := e.connect("agent-1", true)
-	if g := groupState(a.await("a snapshot", 0, rotation(primary, backup))); g.GetBreakerReset() != 0 {
+	if g := servertest.GroupState(a.Await("a snapshot", 0, servertest.Rotation(primary, backup)).Snap, group); g.GetBreakerReset() != 0 {
 		t.Fatalf("breaker_reset %d before any reset", g.GetBreakerReset())
 	}
-	mark := a.mark()
+	mark := a.Mark()
 	if _, err := e.admin.ResetBreaker(e.ctx, &hangarv1.ResetBreakerRequest{Group: group}); err != nil {
 		t.Fatal(err)
 	}
-	a.await("breaker_reset 1", mark, func(s *hangarv1.Snapshot) bool { return groupState(s).GetBreakerReset() == 1 })
+	a.Await("breaker_reset 1", mark, func(s *hangarv1.Snapshot) bool { return servertest.GroupState(s, group).GetBreakerReset() == 1 })
 	if evs := e.eventsOf("breaker_reset"); len(evs) != 1 || evs[0].Group != group {
 		t.Errorf("breaker_reset events: %v; want one for the group", evs)
 	}

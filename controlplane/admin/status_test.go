@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"github.com/hangarmesh/hangar/controlplane/server/servertest"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -48,29 +49,29 @@ func TestGroupStatus(t *testing.T) {
 	e := newEnv(t, nil)
 	a1, a2 := e.connect("agent-1", true), e.connect("agent-2", true)
 	a3 := e.connect("agent-3", false) // never ACKs
-	a3.report(false, nil, member(primary, nil, nil), member(backup, nil, nil))
+	a3.ReportGroups(false, nil, servertest.Member(primary, nil, nil), servertest.Member(backup, nil, nil))
 
 	// agent-1 and agent-2 call my-mcp; agent-2 has it out of its local
 	// rotation: 1 of 2 callers is not more than the quorum.
-	a1.report(true, groupReport(closed, 2),
-		member(primary, map[string]uint64{"ok": 120, "timeout": 6, "tool_error": 3, "caller_error": 1}, latency),
-		member(backup, nil, nil))
-	a2.report(true, groupReport(closed, 1),
-		member(primary, map[string]uint64{"ok": 60, "server_error": 3}, nil, group),
-		member(backup, nil, nil))
+	a1.ReportGroups(true, servertest.GroupReport(closed, 2),
+		servertest.Member(primary, map[string]uint64{"ok": 120, "timeout": 6, "tool_error": 3, "caller_error": 1}, latency),
+		servertest.Member(backup, nil, nil))
+	a2.ReportGroups(true, servertest.GroupReport(closed, 1),
+		servertest.Member(primary, map[string]uint64{"ok": 60, "server_error": 3}, nil, group),
+		servertest.Member(backup, nil, nil))
 
 	var gs *hangarv1.GroupStatus
-	eventually(t, "2 of 3 agents ACK the snapshot that assigns all three, my-mcp in rotation", func() bool {
+	servertest.Eventually(t, "2 of 3 agents ACK the snapshot that assigns all three, my-mcp in rotation", func() bool {
 		var err error
 		if gs, err = e.admin.GetGroupStatus(e.ctx, &hangarv1.GetGroupStatusRequest{Group: group}); err != nil {
 			t.Fatal(err)
 		}
-		rec, v := e.record()
+		rec, v := e.etcd.Record()
 		return gs.GetSnapshotVersion() == v && len(rec.GetAssignments()) == 3 &&
 			gs.GetAgentsAcked() == 2 && gs.GetAgentsTotal() == 3 &&
 			gs.GetMembers()[0].GetCallers() == 2 && gs.GetMembers()[0].GetInRotation()
 	})
-	rec, _ := e.record()
+	rec, _ := e.etcd.Record()
 	want := &hangarv1.GroupStatus{
 		Id: group, Description: "Primary/backup MCP failover", Strategy: "priority", State: "healthy", MinHealthy: 1,
 		Breaker:      &hangarv1.BreakerStatus{State: closed, OpenAgents: 0, CallingAgents: 2, ConsecutiveFailures: 2},
@@ -94,10 +95,10 @@ func TestGroupStatus(t *testing.T) {
 	}
 
 	// agent-1 ejects it too: 2 of 2 callers, out by traffic quorum.
-	mark := a1.mark()
-	a1.report(false, groupReport(closed, 2),
-		member(primary, map[string]uint64{}, nil, group), member(backup, nil, nil))
-	a1.await("my-mcp out of rotation", mark, rotation(backup))
+	mark := a1.Mark()
+	a1.ReportGroups(false, servertest.GroupReport(closed, 2),
+		servertest.Member(primary, map[string]uint64{}, nil, group), servertest.Member(backup, nil, nil))
+	a1.Await("my-mcp out of rotation", mark, servertest.Rotation(backup))
 	gs = groupStatus(t, e)
 	m := gs.GetMembers()[0]
 	if m.GetInRotation() || m.GetReason() != "traffic_quorum" || !slices.Equal(m.GetEjecting(), []string{"agent-1", "agent-2"}) {
@@ -112,10 +113,10 @@ func TestGroupStatus(t *testing.T) {
 	}
 
 	// Both callers' breakers open: the group breaker is open fleet-wide.
-	mark = a1.mark()
-	a1.report(false, groupReport(open, 3), member(primary, map[string]uint64{}, nil, group), member(backup, nil, nil))
-	a2.report(false, groupReport(open, 5), member(primary, map[string]uint64{}, nil, group), member(backup, nil, nil))
-	a1.await("the breaker open", mark, func(s *hangarv1.Snapshot) bool { return groupState(s).GetBreaker() == open })
+	mark = a1.Mark()
+	a1.ReportGroups(false, servertest.GroupReport(open, 3), servertest.Member(primary, map[string]uint64{}, nil, group), servertest.Member(backup, nil, nil))
+	a2.ReportGroups(false, servertest.GroupReport(open, 5), servertest.Member(primary, map[string]uint64{}, nil, group), servertest.Member(backup, nil, nil))
+	a1.Await("the breaker open", mark, func(s *hangarv1.Snapshot) bool { return servertest.GroupState(s, group).GetBreaker() == open })
 	gs = groupStatus(t, e)
 	b := gs.GetBreaker()
 	if gs.GetState() != "degraded" || b.GetState() != open || b.GetOpenAgents() != 2 || b.GetCallingAgents() != 2 || b.GetConsecutiveFailures() != 5 {
@@ -155,20 +156,20 @@ func groupStatus(t *testing.T, e *env) *hangarv1.GroupStatus {
 func TestServersAgentsAndCluster(t *testing.T) {
 	e := newEnv(t, nil)
 	a1 := e.connect("agent-1", true)
-	a1.report(true, nil,
-		member(primary, map[string]uint64{"ok": 30, "connect_error": 6, "tool_error": 2}, latency),
-		member(backup, nil, nil))
+	a1.ReportGroups(true, nil,
+		servertest.Member(primary, map[string]uint64{"ok": 30, "connect_error": 6, "tool_error": 2}, latency),
+		servertest.Member(backup, nil, nil))
 	var ss *hangarv1.ServerStatus
-	eventually(t, "the heartbeat counted", func() bool {
+	servertest.Eventually(t, "the heartbeat counted", func() bool {
 		var err error
 		ss, err = e.admin.GetServerStatus(e.ctx, &hangarv1.GetServerStatusRequest{Server: primary})
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, _ := e.record()
+		rec, _ := e.etcd.Record()
 		return len(ss.GetCalls()) > 0 && len(rec.GetAssignments()["agent-1"].GetProbe()) == 2
 	})
-	rec, version := e.record()
+	rec, version := e.etcd.Record()
 	want := &hangarv1.ServerStatus{
 		Id: primary, Mode: "remote", Endpoint: "http://localhost:8080/mcp", State: ready, Groups: []string{group},
 		Probers: probersOf(rec, primary), ProbesReady: 1,

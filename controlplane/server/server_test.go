@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/hangarmesh/hangar/controlplane/server/servertest"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -29,61 +30,61 @@ const (
 func TestAgentGetsSnapshotAndAssignment(t *testing.T) {
 	c := newCluster(t)
 	r := c.startReplica("cp-1")
-	a := r.connect(t, "agent-1", agentOpts{})
+	a := r.Connect(t, "agent-1", servertest.AgentOptions{})
 
-	got := a.await("a snapshot with the fleet's rotation", 0, rotation(primary, backup))
-	if got.snap.GetVersion() == 0 {
+	got := a.Await("a snapshot with the fleet's rotation", 0, servertest.Rotation(primary, backup))
+	if got.Snap.GetVersion() == 0 {
 		t.Errorf("snapshot version 0, want the etcd revision that wrote it")
 	}
-	if g := groupState(got.snap, group); g.GetActiveMember() != primary || g.GetState() != "healthy" {
+	if g := servertest.GroupState(got.Snap, group); g.GetActiveMember() != primary || g.GetState() != "healthy" {
 		t.Errorf("group %s: active %q, state %q; want %q, healthy", group, g.GetActiveMember(), g.GetState(), primary)
 	}
-	if got.snap.GetNonce() == "" || len(got.snap.GetFleetConfig()) == 0 || got.snap.GetConfigHash() == "" {
-		t.Errorf("snapshot lacks nonce, fleet config or hash: %v", got.snap)
+	if got.Snap.GetNonce() == "" || len(got.Snap.GetFleetConfig()) == 0 || got.Snap.GetConfigHash() == "" {
+		t.Errorf("snapshot lacks nonce, fleet config or hash: %v", got.Snap)
 	}
 	v := c.settle(a)
 	// The only agent serving both members probes both.
-	eventually(t, "agent-1 is assigned both members", func() bool {
-		return slices.Equal(a.assignment().GetProbe(), members)
+	servertest.Eventually(t, "agent-1 is assigned both members", func() bool {
+		return slices.Equal(a.Assignment().GetProbe(), members)
 	})
-	eventually(t, fmt.Sprintf("the ACK of version %d counted in %s", v, mConvergence), func() bool {
-		return r.metric(t, mConvergence) >= 1
+	servertest.Eventually(t, fmt.Sprintf("the ACK of version %d counted in %s", v, mConvergence), func() bool {
+		return r.Metric(t, mConvergence) >= 1
 	})
 }
 
 func TestEjectionReachesEveryAgent(t *testing.T) {
 	c := newCluster(t)
 	r1 := c.startReplica("cp-1")
-	eventually(t, "cp-1 leads", func() bool { return c.leader() == "cp-1" })
+	servertest.Eventually(t, "cp-1 leads", func() bool { return c.leader() == "cp-1" })
 	r2 := c.startReplica("cp-2")
 	// The ejecting agent is on the follower: its report reaches the leader
 	// through etcd, and the decision every agent through both replicas.
-	ejector := r2.connect(t, "agent-1", agentOpts{})
-	agents := []*agent{ejector, r1.connect(t, "agent-2", agentOpts{}), r2.connect(t, "agent-3", agentOpts{})}
+	ejector := r2.Connect(t, "agent-1", servertest.AgentOptions{})
+	agents := []*servertest.Agent{ejector, r1.Connect(t, "agent-2", servertest.AgentOptions{}), r2.Connect(t, "agent-3", servertest.AgentOptions{})}
 	on := []string{"cp-2", "cp-1", "cp-2"}
 	c.settle(agents...)
 	marks := make([]int, len(agents))
 	for i, a := range agents {
-		marks[i] = a.mark()
-		if !rotation(primary, backup)(a.latest()) {
-			t.Fatalf("%s starts with %v, want both members in rotation", a.id, groupState(a.latest(), group))
+		marks[i] = a.Mark()
+		if !servertest.Rotation(primary, backup)(a.Latest()) {
+			t.Fatalf("%s starts with %v, want both members in rotation", a.ID, servertest.GroupState(a.Latest(), group))
 		}
 	}
 
 	start := time.Now()
-	ejector.report(called(primary, group), called(backup)) // the only caller
+	ejector.Report(servertest.Called(primary, group), servertest.Called(backup)) // the only caller
 	var last time.Duration
 	for i, a := range agents {
-		got := a.await("my-mcp out of rotation", marks[i], rotation(backup))
-		if g := groupState(got.snap, group); g.GetActiveMember() != backup {
-			t.Errorf("%s: active member %q, want %q", a.id, g.GetActiveMember(), backup)
+		got := a.Await("my-mcp out of rotation", marks[i], servertest.Rotation(backup))
+		if g := servertest.GroupState(got.Snap, group); g.GetActiveMember() != backup {
+			t.Errorf("%s: active member %q, want %q", a.ID, g.GetActiveMember(), backup)
 		}
-		d := got.at.Sub(start)
-		t.Logf("%s (on %s) has the ejection after %v", a.id, on[i], d)
+		d := got.At.Sub(start)
+		t.Logf("%s (on %s) has the ejection after %v", a.ID, on[i], d)
 		last = max(last, d)
 	}
 	t.Logf("report → last of %d agents on 2 replicas: %v", len(agents), last)
-	if n := r1.metric(t, mReports) + r2.metric(t, mReports); n != 1 {
+	if n := r1.Metric(t, mReports) + r2.Metric(t, mReports); n != 1 {
 		t.Errorf("the replicas received %v reports, want only the ejector's", n)
 	}
 }
@@ -91,23 +92,23 @@ func TestEjectionReachesEveryAgent(t *testing.T) {
 func TestTrafficQuorum(t *testing.T) {
 	c := newCluster(t)
 	r := c.startReplica("cp-1")
-	agents := []*agent{r.connect(t, "agent-1", agentOpts{}), r.connect(t, "agent-2", agentOpts{}), r.connect(t, "agent-3", agentOpts{})}
+	agents := []*servertest.Agent{r.Connect(t, "agent-1", servertest.AgentOptions{}), r.Connect(t, "agent-2", servertest.AgentOptions{}), r.Connect(t, "agent-3", servertest.AgentOptions{})}
 	c.settle(agents...)
 
 	// 1 of 3 callers ejects: not more than the quorum (0.5).
-	agents[0].report(called(primary, group), called(backup))
-	agents[1].report(called(primary), called(backup))
-	agents[2].report(called(primary), called(backup))
+	agents[0].Report(servertest.Called(primary, group), servertest.Called(backup))
+	agents[1].Report(servertest.Called(primary), servertest.Called(backup))
+	agents[2].Report(servertest.Called(primary), servertest.Called(backup))
 	rec := c.decidedAfterReports(r, 3)
-	if g := groupState(rec.GetSnapshot(), group); !slices.Equal(g.GetRotation(), members) {
+	if g := servertest.GroupState(rec.GetSnapshot(), group); !slices.Equal(g.GetRotation(), members) {
 		t.Fatalf("1 of 3 callers ejecting changed the rotation to %v; want %v", g.GetRotation(), members)
 	}
 
 	// 2 of 3 callers eject.
-	marks := []int{agents[0].mark(), agents[1].mark(), agents[2].mark()}
-	agents[1].report(called(primary, group), called(backup))
+	marks := []int{agents[0].Mark(), agents[1].Mark(), agents[2].Mark()}
+	agents[1].Report(servertest.Called(primary, group), servertest.Called(backup))
 	for i, a := range agents {
-		a.await("my-mcp out of rotation after 2 of 3 callers ejected it", marks[i], rotation(backup))
+		a.Await("my-mcp out of rotation after 2 of 3 callers ejected it", marks[i], servertest.Rotation(backup))
 	}
 	c.expectEvent("member_out_of_rotation", primary, "traffic_quorum")
 }
@@ -115,13 +116,13 @@ func TestTrafficQuorum(t *testing.T) {
 // decidedAfterReports waits until r received n change reports, then makes
 // the leader decide once more (a barrier agent serving nothing connects)
 // and returns that decision: it saw the reports.
-func (c *cluster) decidedAfterReports(r *replica, n float64) *hangarv1.SnapshotRecord {
+func (c *cluster) decidedAfterReports(r *servertest.Replica, n float64) *hangarv1.SnapshotRecord {
 	c.t.Helper()
-	eventually(c.t, fmt.Sprintf("%v reports received", n), func() bool { return r.metric(c.t, mReports) >= n })
-	r.connect(c.t, "barrier", agentOpts{servers: []string{}})
+	servertest.Eventually(c.t, fmt.Sprintf("%v reports received", n), func() bool { return r.Metric(c.t, mReports) >= n })
+	r.Connect(c.t, "barrier", servertest.AgentOptions{Servers: []string{}})
 	var rec *hangarv1.SnapshotRecord
-	eventually(c.t, "a decision that counts the barrier agent", func() bool {
-		rec, _ = c.record()
+	servertest.Eventually(c.t, "a decision that counts the barrier agent", func() bool {
+		rec, _ = c.Record()
 		_, ok := rec.GetAssignments()["barrier"]
 		return ok
 	})
@@ -132,8 +133,8 @@ func (c *cluster) decidedAfterReports(r *replica, n float64) *hangarv1.SnapshotR
 // text.
 func (c *cluster) expectEvent(kind, server, text string) {
 	c.t.Helper()
-	eventually(c.t, fmt.Sprintf("event %s %s (%s)", kind, server, text), func() bool {
-		events, err := c.store.Events(c.ctx, 0, 0)
+	servertest.Eventually(c.t, fmt.Sprintf("event %s %s (%s)", kind, server, text), func() bool {
+		events, err := c.Store.Events(c.Ctx, 0, 0)
 		if err != nil {
 			c.t.Fatal(err)
 		}
@@ -149,21 +150,21 @@ func (c *cluster) expectEvent(kind, server, text string) {
 func TestProbers(t *testing.T) {
 	c := newCluster(t)
 	r := c.startReplica("cp-1")
-	agents := map[string]*agent{}
+	agents := map[string]*servertest.Agent{}
 	for _, id := range []string{"agent-1", "agent-2", "agent-3"} {
-		agents[id] = r.connect(t, id, agentOpts{})
+		agents[id] = r.Connect(t, id, servertest.AgentOptions{})
 	}
 	c.settle(agents["agent-1"], agents["agent-2"], agents["agent-3"])
 
 	// Each member is probed by 2 of the 3 agents.
 	probers := map[string][]string{}
-	eventually(t, "every agent has its assignment", func() bool {
+	servertest.Eventually(t, "every agent has its assignment", func() bool {
 		clear(probers)
 		for id, a := range agents {
-			if a.assignment() == nil {
+			if a.Assignment() == nil {
 				return false
 			}
-			for _, m := range a.assignment().GetProbe() {
+			for _, m := range a.Assignment().GetProbe() {
 				probers[m] = append(probers[m], id)
 			}
 		}
@@ -174,29 +175,29 @@ func TestProbers(t *testing.T) {
 	}
 	slices.Sort(probers[primary])
 	p1, p2 := agents[probers[primary][0]], agents[probers[primary][1]]
-	var other *agent
+	var other *servertest.Agent
 	for id, a := range agents {
 		if !slices.Contains(probers[primary], id) {
 			other = a
 		}
 	}
-	t.Logf("my-mcp probed by %v, not by %s", probers[primary], other.id)
+	t.Logf("my-mcp probed by %v, not by %s", probers[primary], other.ID)
 
 	// The assigned probers split 1:1; an unassigned agent's verdict does
 	// not count.
-	p1.report(probed(primary, hangarv1.MemberState_MEMBER_STATE_DEGRADED))
-	p2.report(probed(primary, hangarv1.MemberState_MEMBER_STATE_READY))
-	other.report(probed(primary, hangarv1.MemberState_MEMBER_STATE_DEGRADED))
+	p1.Report(servertest.Probed(primary, hangarv1.MemberState_MEMBER_STATE_DEGRADED))
+	p2.Report(servertest.Probed(primary, hangarv1.MemberState_MEMBER_STATE_READY))
+	other.Report(servertest.Probed(primary, hangarv1.MemberState_MEMBER_STATE_DEGRADED))
 	rec := c.decidedAfterReports(r, 3)
-	if g := groupState(rec.GetSnapshot(), group); !slices.Equal(g.GetRotation(), members) {
+	if g := servertest.GroupState(rec.GetSnapshot(), group); !slices.Equal(g.GetRotation(), members) {
 		t.Fatalf("1 of 2 assigned probers (and an unassigned agent) saying DEGRADED changed the rotation to %v", g.GetRotation())
 	}
 
 	// The majority of the assigned probers say DEGRADED.
-	mark := p1.mark()
-	p2.report(probed(primary, hangarv1.MemberState_MEMBER_STATE_DEGRADED))
-	got := p1.await("my-mcp out of rotation by its probers", mark, rotation(backup))
-	for _, s := range got.snap.GetServers() {
+	mark := p1.Mark()
+	p2.Report(servertest.Probed(primary, hangarv1.MemberState_MEMBER_STATE_DEGRADED))
+	got := p1.Await("my-mcp out of rotation by its probers", mark, servertest.Rotation(backup))
+	for _, s := range got.Snap.GetServers() {
 		if s.GetId() == primary && (s.GetState() != hangarv1.MemberState_MEMBER_STATE_DEGRADED || s.GetReason() != "probers") {
 			t.Errorf("server %s: %v (%q), want DEGRADED (probers)", primary, s.GetState(), s.GetReason())
 		}
@@ -207,37 +208,37 @@ func TestProbers(t *testing.T) {
 func TestLeaderHandover(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		stop func(*replica) error
+		stop func(*servertest.Replica) error
 	}{
-		{"stopped", (*replica).stop},  // resigns, revokes its session
-		{"crashed", (*replica).crash}, // its lease expires after the TTL
+		{"stopped", (*servertest.Replica).Stop},  // resigns, revokes its session
+		{"crashed", (*servertest.Replica).Crash}, // its lease expires after the TTL
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t)
 			r1 := c.startReplica("cp-1")
-			eventually(t, "cp-1 leads", func() bool { return c.leader() == "cp-1" })
+			servertest.Eventually(t, "cp-1 leads", func() bool { return c.leader() == "cp-1" })
 			r2 := c.startReplica("cp-2")
-			gone := r1.connect(t, "agent-1", agentOpts{})
-			stay := []*agent{r2.connect(t, "agent-2", agentOpts{}), r2.connect(t, "agent-3", agentOpts{})}
+			gone := r1.Connect(t, "agent-1", servertest.AgentOptions{})
+			stay := []*servertest.Agent{r2.Connect(t, "agent-2", servertest.AgentOptions{}), r2.Connect(t, "agent-3", servertest.AgentOptions{})}
 			c.settle(gone, stay[0], stay[1])
 
 			start := time.Now()
 			if err := tc.stop(r1); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "cp-2 leads", func() bool { return c.leader() == "cp-2" && r2.metric(t, mLeader) == 1 })
+			servertest.Eventually(t, "cp-2 leads", func() bool { return c.leader() == "cp-2" && r2.Metric(t, mLeader) == 1 })
 			took := time.Since(start)
 			t.Logf("cp-1 %s → cp-2 leads after %v (TTL %v)", tc.name, took, ttl)
 			if took > 2*ttl {
 				t.Errorf("cp-2 took %v to lead, want within 2 × TTL = %v", took, 2*ttl)
 			}
 
-			marks := []int{stay[0].mark(), stay[1].mark()}
-			stay[0].report(called(primary, group), called(backup))
+			marks := []int{stay[0].Mark(), stay[1].Mark()}
+			stay[0].Report(servertest.Called(primary, group), servertest.Called(backup))
 			for i, a := range stay {
-				a.await("the new leader's decision on a later report", marks[i], rotation(backup))
-				if err := a.streamErr(); err != nil {
-					t.Errorf("%s: stream to the surviving replica ended: %v", a.id, err)
+				a.Await("the new leader's decision on a later report", marks[i], servertest.Rotation(backup))
+				if err := a.StreamErr(); err != nil {
+					t.Errorf("%s: stream to the surviving replica ended: %v", a.ID, err)
 				}
 			}
 		})
@@ -247,32 +248,32 @@ func TestLeaderHandover(t *testing.T) {
 func TestNackedVersionIsNotResent(t *testing.T) {
 	c := newCluster(t)
 	r := c.startReplica("cp-1")
-	a := r.connect(t, "agent-1", agentOpts{noAck: true})
+	a := r.Connect(t, "agent-1", servertest.AgentOptions{NoAck: true})
 	v := c.settle(a)
-	nonce := a.latest().GetNonce()
-	err := a.send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Nack{Nack: &hangarv1.Nack{Version: v, Nonce: nonce, Error: "test: refused"}}})
+	nonce := a.Latest().GetNonce()
+	err := a.Send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Nack{Nack: &hangarv1.Nack{Version: v, Nonce: nonce, Error: "test: refused"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the NACK counted", func() bool { return r.metric(t, mNacks) == 1 })
-	mark := a.mark()
+	servertest.Eventually(t, "the NACK counted", func() bool { return r.Metric(t, mNacks) == 1 })
+	mark := a.Mark()
 
 	// A later version is sent; the NACKed one never again.
-	if err := c.store.Drain(c.ctx, group, backup); err != nil {
+	if err := c.Store.Drain(c.Ctx, group, backup); err != nil {
 		t.Fatal(err)
 	}
-	got := a.await("the next version (backup drained)", mark, func(s *hangarv1.Snapshot) bool {
-		return slices.Equal(groupState(s, group).GetDrained(), []string{backup})
+	got := a.Await("the next version (backup drained)", mark, func(s *hangarv1.Snapshot) bool {
+		return slices.Equal(servertest.GroupState(s, group).GetDrained(), []string{backup})
 	})
-	if got.snap.GetVersion() <= v {
-		t.Errorf("next version %d, want > the NACKed %d", got.snap.GetVersion(), v)
+	if got.Snap.GetVersion() <= v {
+		t.Errorf("next version %d, want > the NACKed %d", got.Snap.GetVersion(), v)
 	}
-	for _, s := range a.snapshots()[mark:] {
-		if s.snap.GetVersion() == v {
+	for _, s := range a.Snapshots()[mark:] {
+		if s.Snap.GetVersion() == v {
 			t.Errorf("NACKed version %d was sent again", v)
 		}
 	}
-	if n := r.metric(t, mConvergence); n != 0 {
+	if n := r.Metric(t, mConvergence); n != 0 {
 		t.Errorf("%s counts %v ACKs; the agent only NACKed", mConvergence, n)
 	}
 }
@@ -282,19 +283,19 @@ func TestSlowAgentIsDisconnected(t *testing.T) {
 	r := c.startReplica("cp-1")
 	// The stuck agent's own connection, with fixed flow-control windows, so
 	// that what the control plane can write before blocking is bounded.
-	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	conn, err := grpc.NewClient(r.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	fast := []*agent{r.connect(t, "agent-1", agentOpts{}), r.connect(t, "agent-2", agentOpts{})}
-	stuck := r.connect(t, "agent-stuck", agentOpts{conn: conn, noRead: true})
+	fast := []*servertest.Agent{r.Connect(t, "agent-1", servertest.AgentOptions{}), r.Connect(t, "agent-2", servertest.AgentOptions{})}
+	stuck := r.Connect(t, "agent-stuck", servertest.AgentOptions{Conn: conn, NoRead: true})
 	base := c.settle(fast[0], fast[1], stuck)
 
 	// Every version written from here on, as etcd has them.
-	ctx, cancel := context.WithCancel(c.ctx)
-	written := c.store.WatchSnapshot(ctx)
+	ctx, cancel := context.WithCancel(c.Ctx)
+	written := c.Store.WatchSnapshot(ctx)
 	var (
 		mu       sync.Mutex
 		versions []uint64
@@ -311,55 +312,55 @@ func TestSlowAgentIsDisconnected(t *testing.T) {
 
 	toggles := 0
 	for ; toggles < 400; toggles++ {
-		if r.metric(t, mSlow) >= 1 && r.metric(t, mConnected) == 2 {
+		if r.Metric(t, mSlow) >= 1 && r.Metric(t, mConnected) == 2 {
 			break
 		}
-		marks := []int{fast[0].mark(), fast[1].mark()}
+		marks := []int{fast[0].Mark(), fast[1].Mark()}
 		drained := toggles%2 == 0
 		if drained {
-			err = c.store.Drain(c.ctx, group, backup)
+			err = c.Store.Drain(c.Ctx, group, backup)
 		} else {
-			err = c.store.Undrain(c.ctx, group, backup)
+			err = c.Store.Undrain(c.Ctx, group, backup)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i, a := range fast {
-			a.await(fmt.Sprintf("toggle %d (drained %v)", toggles, drained), marks[i], func(s *hangarv1.Snapshot) bool {
-				return (len(groupState(s, group).GetDrained()) == 1) == drained
+			a.Await(fmt.Sprintf("toggle %d (drained %v)", toggles, drained), marks[i], func(s *hangarv1.Snapshot) bool {
+				return (len(servertest.GroupState(s, group).GetDrained()) == 1) == drained
 			})
 		}
 	}
-	t.Logf("%d snapshots written; %s = %v, %s = %v", toggles, mSlow, r.metric(t, mSlow), mConnected, r.metric(t, mConnected))
+	t.Logf("%d snapshots written; %s = %v, %s = %v", toggles, mSlow, r.Metric(t, mSlow), mConnected, r.Metric(t, mConnected))
 	last := c.settle(fast...) // the decision without the stuck agent
-	eventually(t, "the watch sees the last version", func() bool {
+	servertest.Eventually(t, "the watch sees the last version", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(versions) > 0 && versions[len(versions)-1] == last
 	})
 	cancel()
 	<-watched
-	if r.metric(t, mSlow) != 1 || r.metric(t, mConnected) != 2 {
+	if r.Metric(t, mSlow) != 1 || r.Metric(t, mConnected) != 2 {
 		t.Errorf("after %d snapshots: %s = %v, %s = %v; want the stuck agent disconnected, once",
-			toggles, mSlow, r.metric(t, mSlow), mConnected, r.metric(t, mConnected))
+			toggles, mSlow, r.Metric(t, mSlow), mConnected, r.Metric(t, mConnected))
 	}
 	for _, a := range fast {
 		got := map[uint64]bool{}
-		for _, s := range a.snapshots() {
-			got[s.snap.GetVersion()] = true
+		for _, s := range a.Snapshots() {
+			got[s.Snap.GetVersion()] = true
 		}
 		for _, v := range versions {
 			if v > base && !got[v] {
-				t.Errorf("%s missed snapshot version %d", a.id, v)
+				t.Errorf("%s missed snapshot version %d", a.ID, v)
 			}
 		}
-		if err := a.streamErr(); err != nil {
-			t.Errorf("%s: stream ended: %v", a.id, err)
+		if err := a.StreamErr(); err != nil {
+			t.Errorf("%s: stream ended: %v", a.ID, err)
 		}
 	}
 	// The stuck agent finally reads: what was queued, then the reason.
 	for {
-		if _, err := stuck.stream.Recv(); err != nil {
+		if _, err := stuck.Recv(); err != nil {
 			if status.Code(err) != codes.ResourceExhausted {
 				t.Errorf("stuck agent's stream ended with %v, want ResourceExhausted", err)
 			}
@@ -380,9 +381,9 @@ func TestHelloRefused(t *testing.T) {
 		{"report first", &hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Report{Report: &hangarv1.Report{}}}, "must be Hello"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(c.ctx, waitFor)
+			ctx, cancel := context.WithTimeout(c.Ctx, servertest.WaitFor)
 			defer cancel()
-			stream, err := hangarv1.NewAgentServiceClient(r.conn).Connect(ctx)
+			stream, err := hangarv1.NewAgentServiceClient(r.Conn).Connect(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -395,7 +396,7 @@ func TestHelloRefused(t *testing.T) {
 			}
 		})
 	}
-	if n := r.metric(t, mConnected); n != 0 {
+	if n := r.Metric(t, mConnected); n != 0 {
 		t.Errorf("%s = %v after refused streams, want 0", mConnected, n)
 	}
 }
