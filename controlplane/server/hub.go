@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -150,7 +151,7 @@ func (h *hub) push(c *agentConn, snap *hangarv1.Snapshot, probe []string) {
 	// agent (its connect and a broadcast) keep their order in its queue.
 	c.mu.Lock()
 	skipSnap := snap.GetVersion() == c.parked || snap.GetVersion() <= c.sent
-	sameAssign := equalStrings(c.assignments, probe) && c.sent != 0
+	sameAssign := slices.Equal(c.assignments, probe) && c.sent != 0
 	full, pushed := false, false
 	if !skipSnap {
 		c.sent = snap.GetVersion()
@@ -197,16 +198,4 @@ func (h *hub) agents() []*agentConn {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

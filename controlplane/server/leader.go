@@ -181,7 +181,7 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 	if err != nil {
 		return fmt.Errorf("encode snapshot: %w", err)
 	}
-	if bytesEqual(content, d.last) {
+	if bytes.Equal(content, d.last) {
 		return nil
 	}
 	rec.Snapshot.Created = timestamppb.New(r.clk.Now())

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -142,7 +143,7 @@ func (r *Replica) publish(ctx context.Context, sess *concurrency.Session) error 
 			if err != nil {
 				return fmt.Errorf("encode replica report: %w", err)
 			}
-			if last[i] != nil && bytesEqual(data, last[i]) {
+			if last[i] != nil && bytes.Equal(data, last[i]) {
 				continue
 			}
 			if err := r.store.PutReport(ctx, sess, shardKey(r.name, i), data); err != nil {
@@ -269,5 +270,3 @@ func roundSecond(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
 	}
 	return &timestamppb.Timestamp{Seconds: ts.GetSeconds()}
 }
-
-func bytesEqual(a, b []byte) bool { return string(a) == string(b) }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/endpoints"
 )
 
 // MaxRequestBytes bounds one HTTP request body (DESIGN §6).
@@ -80,11 +80,7 @@ func isLoopback(addr string) bool {
 	if err != nil {
 		host = strings.Trim(addr, "[]")
 	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return endpoints.IsLoopback(host)
 }
 
 // toolCall is a JSON-RPC tools/call request, params kept raw.

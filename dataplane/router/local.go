@@ -71,7 +71,7 @@ func (r *Router) AssignProbes(members []string) {
 	for id, m := range r.members {
 		on := slices.Contains(members, id)
 		if was := m.probing.Swap(on); on && !was {
-			m.probeNow()
+			m.wake()
 		}
 	}
 }
@@ -81,7 +81,7 @@ func (r *Router) AssignProbes(members []string) {
 func (r *Router) ProbeAll() {
 	for _, m := range r.members {
 		if !m.probing.Swap(true) {
-			m.probeNow()
+			m.wake()
 		}
 	}
 }

@@ -33,7 +33,7 @@ type Member struct {
 	// probes to other agents (issue: control plane). Standalone: always set.
 	probing atomic.Bool
 	// opened wakes the probe loop when a session opens or a probe is due
-	// now (probeNow).
+	// now (a newly assigned member).
 	opened chan struct{}
 	// lastCall is when a call was last sent to the member (unix ns).
 	lastCall atomic.Int64
@@ -199,9 +199,6 @@ func (m *Member) wake() {
 	default:
 	}
 }
-
-// probeNow asks for a probe at once (a newly assigned member).
-func (m *Member) probeNow() { m.wake() }
 
 // called records that a call is being sent to the member.
 func (m *Member) called() { m.lastCall.Store(m.clk.Now().UnixNano()) }

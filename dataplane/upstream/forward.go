@@ -150,13 +150,7 @@ func (c *Client) post(ctx context.Context, sessionID, version string, body []byt
 	if err != nil {
 		return nil, fmt.Errorf("post tools/call to %s: %w", c.srv.ID, err)
 	}
-	defer func() {
-		// Read what is already there (a server closes the stream right
-		// after the answer) so the connection goes back to the pool; a
-		// stream kept open is closed rather than waited on.
-		drain(resp.Body)
-		resp.Body.Close()
-	}()
+	defer drain(resp.Body)
 	r := io.LimitReader(resp.Body, MaxResponseBytes+1)
 	if resp.StatusCode == http.StatusNotFound && sessionID != "" {
 		_, _ = io.Copy(io.Discard, r)
@@ -281,18 +275,17 @@ func noEOF(err error) error {
 	return err
 }
 
-// drain reads what remains of a body without waiting long for more: at
-// most 64 KiB, and only while the bytes are already buffered or arriving.
+// drain reads what remains of a body without waiting long for more (at
+// most 64 KiB), then closes it.
 func drain(body io.ReadCloser) {
-	done := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Millisecond):
-		body.Close() // ends the copy; the connection is not reused
-		<-done
-	}
+	// Read what is left (a JSON answer was read whole; a server closes an
+	// SSE stream right after the answer) so the connection goes back to
+	// the pool. A stream kept open is cut after drainWait, not waited on.
+	t := time.AfterFunc(drainWait, func() { body.Close() })
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	t.Stop()
+	body.Close()
 }
+
+// drainWait bounds the wait for the rest of an answer's stream.
+const drainWait = 5 * time.Millisecond

@@ -1,10 +1,15 @@
 package upstream
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -88,5 +93,37 @@ func TestReadSSELongLine(t *testing.T) {
 			}
 			return len(reply.Result)
 		}())
+	}
+}
+
+// A server that keeps the SSE stream open after the answer (the spec only
+// says it SHOULD close it) does not hold the call until the read timeout.
+func TestForwardDoesNotWaitOnAnOpenStream(t *testing.T) {
+	released := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"id\":\"h\",\"result\":{\"content\":[]}}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-released:
+		}
+	}))
+	defer srv.Close()
+	defer close(released)
+	c := newClient(t, srv.URL)
+	c.srv.HTTP.ReadTimeout = time.Minute
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.post(context.Background(), "", "2025-11-25", []byte(`{}`))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("post: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call waited on a stream the server kept open after the answer")
 	}
 }
