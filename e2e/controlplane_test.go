@@ -20,7 +20,7 @@ import (
 	"github.com/hangarmesh/hangar/e2e/proc"
 )
 
-// The control-plane scenarios of DESIGN §3.5 and §4 with real processes:
+// The control-plane scenarios of docs/design.md §3.5 and §4 with real processes:
 // one etcd node, three hangar-controlplane replicas sharing it, agents A, B
 // and C that take recipe 04 from the replicas' snapshots, and mcp-math
 // members. Processes are killed with SIGKILL by PID.

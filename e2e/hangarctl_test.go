@@ -21,7 +21,7 @@ import (
 	"github.com/hangarmesh/hangar/e2e/proc"
 )
 
-// hangarctl against a real control plane (DESIGN §4.4): one etcd node, one
+// hangarctl against a real control plane (docs/design.md §4.4): one etcd node, one
 // hangar-controlplane replica storing recipe 04, two managed agents and the
 // mcp-math members my-mcp and my-mcp-backup. Each test runs the hangarctl
 // binary as an operator would and checks what the operator would see, and

@@ -1,6 +1,6 @@
 // Package hangarctl is the operators' command-line client of Hangar's
 // control plane: it reads and steers the fleet through the AdminService in
-// proto/hangar/v1 (DESIGN §4.4), and imports neither plane.
+// proto/hangar/v1 (docs/design.md §4.4), and imports neither plane.
 //
 // Commands:
 //

@@ -61,7 +61,7 @@ var readOnlyMethods = []string{
 
 // Authorizer authenticates every gRPC call of a replica (agents' and
 // operators') and checks that the caller's rights cover the method
-// (DESIGN §6). A caller is authenticated by
+// (docs/design.md §6). A caller is authenticated by
 //
 //   - a bearer token ("authorization: Bearer …"): AdminToken gives admin
 //     rights, ReadOnlyToken read-only rights, any other token is refused;

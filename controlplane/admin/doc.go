@@ -1,4 +1,4 @@
-// Package admin is the control plane's AdminService (DESIGN §4.4): what
+// Package admin is the control plane's AdminService (docs/design.md §4.4): what
 // hangarctl shows and steers. Every replica serves it.
 //
 // # Where the answers come from

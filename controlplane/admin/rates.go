@@ -8,7 +8,7 @@ import "math"
 // controlclient.LatencyBuckets, copied: the planes meet only at the contract.
 var latencyBounds = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, math.Inf(1)}
 
-// Outcome classes (DESIGN §3.3) that make up the ok and error rates.
+// Outcome classes (docs/design.md §3.3) that make up the ok and error rates.
 var (
 	okClasses    = []string{"ok"}
 	errorClasses = []string{"connect_error", "timeout", "transport_error", "server_error"}

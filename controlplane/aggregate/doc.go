@@ -1,4 +1,4 @@
-// Package aggregate is the control plane's decision function (DESIGN §4.2):
+// Package aggregate is the control plane's decision function (docs/design.md §4.2):
 // from the fleet configuration and what every connected agent last reported,
 // Compute decides which agents probe which member, which members are globally
 // degraded, each group's global rotation, breaker and state.

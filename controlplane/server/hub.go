@@ -17,7 +17,7 @@ import (
 
 // queueSize bounds the messages waiting to be sent to one agent. An agent
 // that falls this far behind is disconnected and resyncs on reconnect: it
-// never stalls the fan-out to the others (DESIGN §4.1).
+// never stalls the fan-out to the others (docs/design.md §4.1).
 const queueSize = 16
 
 // helloTimeout bounds the wait for an agent's Hello.

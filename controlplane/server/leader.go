@@ -23,7 +23,7 @@ import (
 )
 
 // configDebounce delays a decision after a config change, so that a burst
-// of writes becomes one snapshot (DESIGN §4.2: ≤ 100 ms).
+// of writes becomes one snapshot (docs/design.md §4.2: ≤ 100 ms).
 const configDebounce = 50 * time.Millisecond
 
 // tick re-decides periodically, so that calls leaving the 10 s window

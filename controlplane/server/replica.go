@@ -26,7 +26,7 @@ const publishEvery = 20 * time.Millisecond
 
 // Replica is one control-plane replica: it serves its agents' streams,
 // publishes their reports for the leader, pushes every new snapshot to
-// them, and campaigns to be the leader that decides (DESIGN §4.3).
+// them, and campaigns to be the leader that decides (docs/design.md §4.3).
 type Replica struct {
 	name  string
 	addr  string

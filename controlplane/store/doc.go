@@ -1,5 +1,5 @@
 // Package store is the control plane's view of etcd: the key layout and every
-// read, write and watch the replicas make (DESIGN §4.3). It holds decisions,
+// read, write and watch the replicas make (docs/design.md §4.3). It holds decisions,
 // configuration, leases and a bounded event log; raw agent reports stay in
 // control-plane memory.
 //

@@ -21,7 +21,7 @@ import (
 // managedAgent is the agent as the control-plane client drives it: it
 // applies snapshots (the global view and, when the agent has no local
 // fleet file, the fleet configuration), probe assignments, and falls back
-// to local decisions when no replica answers (DESIGN §3.5).
+// to local decisions when no replica answers (docs/design.md §3.5).
 type managedAgent struct {
 	rt    *fleetRuntime
 	local bool // the fleet comes from --config, not from snapshots

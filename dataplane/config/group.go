@@ -8,7 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Defaults of a group entry (DESIGN §2).
+// Defaults of a group entry (docs/design.md §2).
 const (
 	DefaultStrategy           = StrategyRoundRobin
 	DefaultMinHealthy         = 1

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Defaults of a server entry (DESIGN §2).
+// Defaults of a server entry (docs/design.md §2).
 const (
 	DefaultHealthCheckInterval    = 30 * time.Second
 	DefaultMaxConsecutiveFailures = 3

@@ -1,5 +1,5 @@
 // Package controlclient is the agent's side of the control-plane connection
-// (DESIGN §4.1, §4.2, §3.5).
+// (docs/design.md §4.1, §4.2, §3.5).
 //
 // A Client holds one AgentService.Connect stream to one control-plane
 // replica at a time. It says Hello, applies the Snapshots and Assignments

@@ -15,7 +15,7 @@ import (
 	"github.com/hangarmesh/hangar/dataplane/router"
 )
 
-// Limits of hangar_call (DESIGN §6: bounded everything).
+// Limits of hangar_call (docs/design.md §6: bounded everything).
 const (
 	MaxBatch              = 100
 	DefaultMaxConcurrency = 10

@@ -19,7 +19,7 @@ import (
 	"github.com/hangarmesh/hangar/internal/endpoints"
 )
 
-// MaxRequestBytes bounds one HTTP request body (DESIGN §6).
+// MaxRequestBytes bounds one HTTP request body (docs/design.md §6).
 const MaxRequestBytes = 4 << 20
 
 // sessionIdle is how long an HTTP session may stay unused before the SDK

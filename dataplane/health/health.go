@@ -1,5 +1,5 @@
 // Package health is the state machine of a member's active health checks
-// (DESIGN §3.4): probes every health_check_interval_s with ±10 % jitter;
+// (docs/design.md §3.4): probes every health_check_interval_s with ±10 % jitter;
 // max_consecutive_failures failed probes make a READY member DEGRADED; while
 // DEGRADED, probes back off 1, 2, 4 … s up to the interval; a passing probe
 // re-initializes the session (INITIALIZING) and returns the member to READY.

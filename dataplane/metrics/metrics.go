@@ -1,6 +1,6 @@
 // Package metrics exports the agent's Prometheus metrics on a per-process
 // registry. Names keep MCP Hangar's mcp_hangar_ prefix and labels so its
-// dashboards and alerts keep working (DESIGN §5). Agent implements
+// dashboards and alerts keep working (docs/design.md §5). Agent implements
 // router.Observer.
 package metrics
 

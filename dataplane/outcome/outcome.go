@@ -1,5 +1,5 @@
 // Package outcome sorts the result of one attempt of a tool call on one
-// upstream member into the classes of DESIGN §3.3, and says whether a class
+// upstream member into the classes of docs/design.md §3.3, and says whether a class
 // counts against the member and whether the call may move to the next member.
 package outcome
 

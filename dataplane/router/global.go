@@ -1,7 +1,7 @@
 package router
 
 // Global is the fleet-wide view pushed by the control plane: a second source
-// of truth merged with each agent's local state (DESIGN §3.4). A nil Global
+// of truth merged with each agent's local state (docs/design.md §3.4). A nil Global
 // means the agent runs standalone and its local view is the only one.
 type Global struct {
 	// Version is the snapshot version the view came from.

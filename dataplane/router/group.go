@@ -85,7 +85,7 @@ func newGroup(cfg *config.Group, members map[string]*Member, clk clock.Clock, lo
 // ID returns the group id.
 func (g *Group) ID() string { return g.cfg.ID }
 
-// eligible returns the members a call may try, unordered (DESIGN §3.4):
+// eligible returns the members a call may try, unordered (docs/design.md §3.4):
 // members in global rotation and in local rotation (healthy by probes and
 // not ejected by real traffic); if none, the global rotation alone, since
 // the local view may be stale (fallback); nil if nothing is left.

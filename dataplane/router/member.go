@@ -15,7 +15,7 @@ import (
 	"github.com/hangarmesh/hangar/internal/clock"
 )
 
-// probeTimeout bounds one active health check (DESIGN §3.4).
+// probeTimeout bounds one active health check (docs/design.md §3.4).
 const probeTimeout = 5 * time.Second
 
 // Member is one upstream server of the fleet with its connection and its

@@ -1,7 +1,7 @@
 // Package router routes the agent's tool calls to upstream members: a call
 // addressed to a server goes to it; a call addressed to a group goes to the
 // best candidate member, failing over inside the call, behind the group's
-// circuit breaker (DESIGN §3.3–3.4). It owns every member's connection and
+// circuit breaker (docs/design.md §3.3–3.4). It owns every member's connection and
 // health probes, and accepts a global view from the control plane.
 package router
 

@@ -21,7 +21,7 @@ import (
 	"github.com/hangarmesh/hangar/dataplane/config"
 )
 
-// MaxResponseBytes bounds one upstream answer read by Forward (DESIGN §6).
+// MaxResponseBytes bounds one upstream answer read by Forward (docs/design.md §6).
 const MaxResponseBytes = 10 << 20
 
 // Reply is an upstream's answer to a tools/call, kept as raw JSON so the

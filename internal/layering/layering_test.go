@@ -1,4 +1,4 @@
-// Package layering holds the test that keeps the planes apart (DESIGN §1):
+// Package layering holds the test that keeps the planes apart (docs/design.md §1):
 // the data plane never imports the control plane or etcd, and the CLI
 // imports neither plane. The planes meet only at the contract in proto/.
 package layering
