@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 PKGS := ./...
 
-.PHONY: help build test test-unit demo bench lint fmt tidy clean generate tools
+.PHONY: help build test test-unit demo bench lint fmt tidy clean generate tools thirdparty
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -14,11 +14,14 @@ build: ## Build hangar-agent, hangar-controlplane, hangarctl, mcp-math and the d
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./controlplane/cmd/hangar-controlplane ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo ./e2e/cmd/hangar-cpbench ./cli/cmd/hangarctl
 
-test: ## Run every test (unit, integration, end to end) with the race detector
+test: thirdparty ## Run every test (unit, integration, end to end) with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 test-unit: ## Run the unit tests only (no processes started)
 	$(GO) test -race -count=1 -short $(PKGS)
+
+thirdparty: ## Install the third-party MCP software the e2e tests run against (Node 22 and npm packages pinned in e2e/thirdparty)
+	@e2e/thirdparty/install.sh
 
 demo: build ## Run the demo: a control plane on embedded etcd, two agents, two mcp-math upstreams; the primary killed and restarted
 	@$(BIN)/hangar-demo -bin $(BIN)
