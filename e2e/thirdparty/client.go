@@ -64,6 +64,7 @@ type Step struct {
 	Ref       any            `json:"ref,omitempty"`
 	Argument  any            `json:"argument,omitempty"`
 	Count     int            `json:"count,omitempty"`
+	Match     string         `json:"match,omitempty"`
 	TimeoutMs int            `json:"timeoutMs,omitempty"`
 }
 
@@ -105,6 +106,12 @@ func Request(method string, params any) Step {
 // in total since the start (at most timeoutMs, 10 s when 0).
 func WaitNotification(method string, count, timeoutMs int) Step {
 	return Step{Op: "waitNotification", Method: method, Count: count, TimeoutMs: timeoutMs}
+}
+
+// WaitNotificationMatching is WaitNotification counting only the
+// notifications whose params, as JSON, contain match.
+func WaitNotificationMatching(method, match string, count, timeoutMs int) Step {
+	return Step{Op: "waitNotification", Method: method, Match: match, Count: count, TimeoutMs: timeoutMs}
 }
 
 // WaitServerRequest waits until count server requests of method (e.g.

@@ -111,12 +111,15 @@ async function listAll(fn, key, opts) {
 }
 
 // waitFor resolves once `count` notifications (or server requests) with
-// method have been seen in total, or rejects after timeoutMs.
-function waitFor(table, method, count, timeoutMs) {
+// method (and, when match is set, whose params' JSON contains it) have been
+// seen in total, or rejects after timeoutMs.
+function waitFor(table, method, count, timeoutMs, match) {
+  const seen = () =>
+    (table[method] ?? []).filter((p) => !match || JSON.stringify(p).includes(match)).length;
   return new Promise((resolve, reject) => {
     const w = {
       check() {
-        const n = (table[method] ?? []).length;
+        const n = seen();
         if (n >= count) {
           clearTimeout(w.timer);
           waiters.splice(waiters.indexOf(w), 1);
@@ -126,7 +129,8 @@ function waitFor(table, method, count, timeoutMs) {
     };
     w.timer = setTimeout(() => {
       waiters.splice(waiters.indexOf(w), 1);
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${count} ${method} (saw ${(table[method] ?? []).length})`));
+      const what = match ? `${method} containing ${JSON.stringify(match)}` : method;
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${count} ${what} (saw ${seen()})`));
     }, timeoutMs);
     waiters.push(w);
     w.check();
@@ -170,9 +174,9 @@ async function runStep(client, step, opts, progress) {
     case "rootsListChanged":
       return client.sendRootsListChanged();
     case "waitNotification":
-      return waitFor(report.notifications, step.method, step.count ?? 1, step.timeoutMs ?? 10000);
+      return waitFor(report.notifications, step.method, step.count ?? 1, step.timeoutMs ?? 10000, step.match);
     case "waitServerRequest":
-      return waitFor(report.serverRequests, step.method, step.count ?? 1, step.timeoutMs ?? 10000);
+      return waitFor(report.serverRequests, step.method, step.count ?? 1, step.timeoutMs ?? 10000, step.match);
     default:
       throw new Error(`unknown op ${JSON.stringify(step.op)}`);
   }

@@ -83,7 +83,7 @@ func TestClientAgainstEverything(t *testing.T) {
 			thirdparty.CallTool("toggle-subscriber-updates", nil),
 			thirdparty.WaitNotification("notifications/resources/updated", 1, 10000),
 			thirdparty.CallTool("toggle-simulated-logging", nil),
-			thirdparty.WaitNotification("notifications/message", 2, 10000),
+			thirdparty.WaitNotificationMatching("notifications/message", "-level message - SessionId", 1, 10000),
 		},
 	})
 	if err != nil {
