@@ -164,7 +164,20 @@ func cpStartAgent(t *testing.T, id string, endpoints []string, stateDir string, 
 	}
 	a := &Agent{Addr: p.Ready(), proc: p, t: t}
 	t.Cleanup(func() { cpStopAgent(a) })
+	// The front door listens at once; calls are served once a fleet
+	// configuration runs (from the state dir or the first snapshot).
+	eventually(t, 20*time.Second, "agent "+id+" ready", func() bool { return cpAgentReady(a) == http.StatusOK })
 	return a
+}
+
+// cpAgentReady returns the status of the agent's /health/ready.
+func cpAgentReady(a *Agent) int {
+	resp, err := http.Get("http://" + a.Addr + "/health/ready")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // cpStopAgent ends the agent with SIGTERM (once) and reports an unclean exit.

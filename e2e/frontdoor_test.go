@@ -569,11 +569,20 @@ func TestHTTPSecurity(t *testing.T) {
 		if err != nil || !r.Success {
 			t.Fatalf("call with the token: %+v, %v", r, err)
 		}
-		// Health and metrics stay open for probes and scrapers.
-		for _, path := range []string{"/health/live", "/health/ready", "/metrics"} {
+		// Health stays open for probes; metrics need the token.
+		for _, path := range []string{"/health/live", "/health/ready"} {
 			if code, _ := fdGet(t, "http://127.0.0.1:"+port+path); code != http.StatusOK {
 				t.Errorf("GET %s without a token: %d, want 200", path, code)
 			}
+		}
+		if code, _ := fdGet(t, "http://127.0.0.1:"+port+"/metrics"); code != http.StatusUnauthorized {
+			t.Errorf("GET /metrics without a token: %d, want 401", code)
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+port+"/metrics", nil)
+		if resp, err := hc.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /metrics with the token: %v, %v; want 200", resp, err)
+		} else {
+			resp.Body.Close()
 		}
 	})
 

@@ -24,12 +24,20 @@ var Version = "dev"
 // Run runs the hangar-agent command line with args (without the program
 // name) until ctx ends or the front door closes.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	cmd := newRoot(ctx, stdin, stdout, stderr)
+	cmd := newRoot(stdin, stdout, stderr)
 	cmd.SetArgs(args)
 	return cmd.ExecuteContext(ctx)
 }
 
-func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	return newRootWith(stdin, stdout, stderr, func(ctx context.Context, s Settings) error {
+		return serveCmd(ctx, s, stdin, stdout, stderr)
+	})
+}
+
+// newRootWith builds the command line; serve runs the serve command with
+// the settings gathered from flags, environment and defaults.
+func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.Context, Settings) error) *cobra.Command {
 	v := viper.New()
 	root := &cobra.Command{
 		Use:   "hangar-agent",
@@ -47,7 +55,7 @@ func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *co
 	must(v.BindPFlag("config", root.PersistentFlags().Lookup("config")))
 	must(v.BindEnv("config", "MCP_CONFIG", "HANGAR_CONFIG"))
 
-	serve := &cobra.Command{
+	serveCmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve MCP on stdio (default) or Streamable HTTP (--http)",
 		Args:  cobra.NoArgs,
@@ -56,10 +64,10 @@ func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *co
 			if err != nil {
 				return err
 			}
-			return serveCmd(cmd.Context(), s, stdin, stdout, stderr)
+			return serve(cmd.Context(), s)
 		},
 	}
-	f := serve.Flags()
+	f := serveCmd.Flags()
 	f.Bool("http", false, "serve Streamable HTTP at /mcp instead of stdio")
 	f.String("host", "127.0.0.1", "HTTP bind host (env MCP_HTTP_HOST)")
 	f.Int("port", 8000, "HTTP port, 0 for any free port (env MCP_HTTP_PORT)")
@@ -68,6 +76,8 @@ func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *co
 	f.Bool("json-logs", false, "log JSON lines")
 	f.String("auth-token-file", "", "require this bearer token from HTTP clients")
 	f.Bool("unsafe-no-auth", false, "allow a non-loopback HTTP bind without a token")
+	f.String("metrics-listen", "", "serve /metrics on this HOST:PORT instead of the front door's port, where it needs the token when one is set")
+	addLimitFlags(f)
 	f.StringSlice("control-plane", nil, "control-plane replicas HOST:PORT[,HOST:PORT…] (env HANGAR_CONTROL_PLANE): report to them and follow their snapshots")
 	f.String("agent-id", "", "stable agent id for the control plane (default: the host name)")
 	f.String("state-dir", "", "keep the last accepted snapshot here and boot from it when no replica answers")
@@ -77,9 +87,11 @@ func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *co
 	f.String("cp-token-file", "", "bearer token for the control plane")
 	f.Bool("cp-insecure", false, "allow plaintext to a non-loopback control plane")
 	for _, name := range []string{"http", "host", "port", "log-file", "log-level", "json-logs", "auth-token-file", "unsafe-no-auth",
-		"control-plane", "agent-id", "state-dir", "cp-ca-file", "cp-cert-file", "cp-key-file", "cp-token-file", "cp-insecure"} {
+		"control-plane", "agent-id", "state-dir", "cp-ca-file", "cp-cert-file", "cp-key-file", "cp-token-file", "cp-insecure",
+		"metrics-listen"} {
 		must(v.BindPFlag(name, f.Lookup(name)))
 	}
+	bindLimitFlags(v, f)
 	must(v.BindEnv("control-plane", "HANGAR_CONTROL_PLANE"))
 	must(v.BindEnv("agent-id", "HANGAR_AGENT_ID"))
 	must(v.BindEnv("state-dir", "HANGAR_STATE_DIR"))
@@ -88,7 +100,8 @@ func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *co
 	must(v.BindEnv("log-level", "HANGAR_LOG_LEVEL", "MCP_LOG_LEVEL"))
 	must(v.BindEnv("json-logs", "HANGAR_JSON_LOGS"))
 	must(v.BindEnv("auth-token-file", "HANGAR_AUTH_TOKEN_FILE"))
-	root.AddCommand(serve)
+	must(v.BindEnv("metrics-listen", "HANGAR_METRICS_LISTEN"))
+	root.AddCommand(serveCmd)
 	return root
 }
 
@@ -103,6 +116,8 @@ func settingsFrom(v *viper.Viper) (Settings, error) {
 		JSONLogs:      v.GetBool("json-logs"),
 		AuthTokenFile: v.GetString("auth-token-file"),
 		UnsafeNoAuth:  v.GetBool("unsafe-no-auth"),
+		MetricsAddr:   v.GetString("metrics-listen"),
+		Limits:        limitsFrom(v),
 		ControlPlane:  endpoints.Split(v.GetStringSlice("control-plane")),
 		AgentID:       v.GetString("agent-id"),
 		StateDir:      v.GetString("state-dir"),

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,19 +56,25 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	// new fleet configuration); the control-plane client, when configured,
 	// observes every call and drives the runtime.
 	var rt *fleetRuntime
+	installed := make(chan struct{})
 	if len(s.ControlPlane) == 0 {
 		rt = newFleetRuntime(ctx, log, met)
 		if err := rt.install(fleet, ""); err != nil {
 			return err
 		}
+		close(installed)
 	} else {
 		var cc *controlclient.Client
 		var agent *managedAgent
 		if rt, agent, cc, err = startManaged(ctx, s, fleet, met, log); err != nil {
 			return err
 		}
+		installed = agent.installed
 		eg.Go(func() error { return cc.Run(ctx) })
-		if err := waitInstalled(ctx, agent, log); err != nil {
+		// Over HTTP the health endpoints answer (not ready) and calls get
+		// a clear error until a fleet configuration runs; stdio has
+		// nothing to answer with, so it waits.
+		if err := waitInstalled(ctx, agent, log, !s.HTTP); err != nil {
 			cancel()
 			_ = eg.Wait()
 			rt.wait()
@@ -77,15 +82,21 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 		}
 	}
 	defer rt.wait()
-	gw := rt.gateway()
-	eg.Go(func() error { return gw.Run(ctx) })
+	eg.Go(func() error {
+		select {
+		case <-installed:
+			return rt.gateway().Run(ctx)
+		case <-ctx.Done():
+			return nil
+		}
+	})
 	eg.Go(func() error {
 		defer cancel() // the front door closing (stdin EOF) stops the agent
 		if s.HTTP {
-			return serveHTTP(ctx, s, gw, met, log)
+			return serveHTTP(ctx, s, &mcpDoor{installed: installed, gw: rt.gateway, maxBody: s.Limits.MaxRequestBytes}, met, log)
 		}
 		log.Info("stdio_server_started")
-		err := gw.Server().Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}})
+		err := rt.gateway().Server().Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}})
 		if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) && !errors.Is(err, mcp.ErrConnectionClosed) {
 			return fmt.Errorf("stdio: %w", err)
 		}
@@ -151,15 +162,19 @@ func (p agentProxy) LocalView() ([]router.MemberView, []router.GroupView) {
 }
 func (p agentProxy) Servers() []string { return (*p.a).Servers() }
 
-// waitInstalled blocks until a fleet configuration runs (from --config,
-// the state dir or the first snapshot).
-func waitInstalled(ctx context.Context, a *managedAgent, log *slog.Logger) error {
+// waitInstalled logs that the agent waits for a fleet configuration (from
+// --config, the state dir or the first snapshot) if none runs yet, and
+// with block set waits for it.
+func waitInstalled(ctx context.Context, a *managedAgent, log *slog.Logger, block bool) error {
 	select {
 	case <-a.installed:
 		return nil
 	default:
 	}
-	log.Info("waiting_for_fleet_config", "reason", "no --config and no snapshot in --state-dir: waiting for the control plane")
+	log.Info("waiting_for_fleet_config", "reason", "no --config and no usable snapshot in --state-dir: waiting for the control plane")
+	if !block {
+		return nil
+	}
 	select {
 	case <-a.installed:
 		return nil
@@ -172,9 +187,12 @@ type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
 
+// maxHeaderBytes bounds a request's headers (the body has --max-request-bytes).
+const maxHeaderBytes = 64 << 10
+
 // serveHTTP serves Streamable HTTP at /mcp plus health and metrics until ctx
 // ends, then stops accepting and lets requests finish for shutdownGrace.
-func serveHTTP(ctx context.Context, s Settings, gw *gateway.Gateway, met *metrics.Agent, log *slog.Logger) error {
+func serveHTTP(ctx context.Context, s Settings, door *mcpDoor, met *metrics.Agent, log *slog.Logger) error {
 	var token string
 	if s.AuthTokenFile != "" {
 		var err error
@@ -183,97 +201,150 @@ func serveHTTP(ctx context.Context, s Settings, gw *gateway.Gateway, met *metric
 		}
 	}
 	addr := net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
-	ln, err := net.Listen("tcp", addr)
+	ln, nconn, err := listenHTTP(addr, s.Limits, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another process using the port? choose one with --port)", addr, err)
+		return err
 	}
-	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return gw.Server() },
-		&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: 4 << 20})
+	dm := newDoorMetrics(met.Registry, nconn)
+	watch := newConnWatch(nconn, dm, log)
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", requireToken(token, http.NewCrossOriginProtection().Handler(gw.HTTPHandler(mcpHandler))))
+	l := s.Limits
+	mux.Handle("/mcp", newRateLimit(l, dm).wrap(requireToken(token, dm, limitBody(l, dm, log,
+		capResponse(l.MaxResponseBytes, dm, log, http.NewCrossOriginProtection().Handler(door))))))
 	mux.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
 	mux.HandleFunc("/health/ready", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(met.Registry, promhttp.HandlerOpts{}))
-	conns := &connTracker{fresh: map[net.Conn]struct{}{}}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnState: conns.track}
-
-	log.Info("http_server_started", "addr", ln.Addr().String(), "mcp", "http://"+ln.Addr().String()+"/mcp", "auth", token != "")
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http: %w", err)
-	case <-ctx.Done():
-	}
-	// Stop accepting and let calls in flight finish (Shutdown), while ending
-	// what would hold it up for nothing: MCP sessions' standing SSE streams
-	// and connections that never sent a request.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(shutdownCtx) }()
-	conns.closeFresh()
-	select {
-	case err = <-stopped: // every request finished
-	case <-time.After(sessionGrace):
-		// Calls in flight had their time; standing SSE streams never end
-		// by themselves: close the sessions.
-		for ss := range gw.Server().Sessions() {
-			_ = ss.Close()
-		}
-		err = <-stopped
-	}
-	if err != nil {
-		log.Warn("http_shutdown_forced", "error", err.Error())
-		_ = srv.Close()
-	}
-	<-errc
-	return nil
-}
-
-// connTracker knows the connections that have not sent a request yet, which
-// http.Server.Shutdown would otherwise wait on for seconds.
-type connTracker struct {
-	mu    sync.Mutex
-	fresh map[net.Conn]struct{}
-}
-
-func (c *connTracker) track(conn net.Conn, state http.ConnState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if state == http.StateNew {
-		c.fresh[conn] = struct{}{}
-	} else {
-		delete(c.fresh, conn)
-	}
-}
-
-func (c *connTracker) closeFresh() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for conn := range c.fresh {
-		_ = conn.Close()
-	}
-}
-
-// requireToken checks "Authorization: Bearer <token>" when token is set.
-func requireToken(token string, next http.Handler) http.Handler {
-	if token == "" {
-		return next
-	}
-	want := []byte("Bearer " + token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hangar-agent"`)
-			http.Error(w, "unauthorized: send Authorization: Bearer <token>", http.StatusUnauthorized)
+		if !door.ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": notReady})
 			return
 		}
-		next.ServeHTTP(w, r)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	metricsH := promhttp.HandlerFor(met.Registry, promhttp.HandlerOpts{})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: l.ReadHeaderTimeout, IdleTimeout: l.IdleTimeout,
+		MaxHeaderBytes: maxHeaderBytes, ConnState: watch.track}
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+	if s.MetricsAddr == "" {
+		mux.Handle("/metrics", requireToken(token, dm, metricsH))
+	} else {
+		mln, err := net.Listen("tcp", s.MetricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen on --metrics-listen %s: %w", s.MetricsAddr, err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("/metrics", metricsH)
+		servers = append(servers, &http.Server{Handler: mmux, ReadHeaderTimeout: l.ReadHeaderTimeout,
+			IdleTimeout: l.IdleTimeout, MaxHeaderBytes: maxHeaderBytes})
+		listeners = append(listeners, mln)
+		log.Info("metrics_server_started", "addr", mln.Addr().String())
+	}
+	log.Info("http_server_started", "addr", ln.Addr().String(), "mcp", "http://"+ln.Addr().String()+"/mcp",
+		"auth", token != "", "max_connections", nconn)
+	return runServers(ctx, servers, listeners, watch, door, log)
+}
+
+// runServers serves until ctx ends or a server fails, then shuts them
+// down: stop accepting and let calls in flight finish (Shutdown), while
+// ending what would hold it up for nothing: MCP sessions' standing SSE
+// streams and connections that never sent a request.
+func runServers(ctx context.Context, servers []*http.Server, lns []net.Listener, watch *connWatch, door *mcpDoor, log *slog.Logger) error {
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(lns[i]) }()
+	}
+	var failed error
+	select {
+	case err := <-errc:
+		failed = fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	stopped := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { stopped <- srv.Shutdown(shutdownCtx) }()
+	}
+	watch.closeFresh()
+	sessionsClosed := time.After(sessionGrace)
+	for range servers {
+		var err error
+		select {
+		case err = <-stopped: // every request finished
+		case <-sessionsClosed:
+			// Calls in flight had their time; standing SSE streams
+			// never end by themselves: close the sessions.
+			door.closeSessions()
+			err = <-stopped
+		}
+		if err != nil {
+			log.Warn("http_shutdown_forced", "error", err.Error())
+			for _, srv := range servers {
+				_ = srv.Close()
+			}
+		}
+	}
+	for range len(servers) - btoi(failed != nil) {
+		<-errc
+	}
+	return failed
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// notReady is what /health/ready and calls say before a fleet
+// configuration runs.
+const notReady = "no fleet configuration yet: --state-dir held no usable snapshot and no control-plane replica has sent one; " +
+	"the agent serves calls once a replica answers"
+
+// mcpDoor is the MCP endpoint: until a fleet configuration runs, every
+// request gets a clear JSON-RPC error (503); then the gateway serves.
+type mcpDoor struct {
+	installed <-chan struct{}
+	gw        func() *gateway.Gateway
+	maxBody   int64
+
+	once sync.Once
+	h    http.Handler
+}
+
+func (d *mcpDoor) ready() bool {
+	select {
+	case <-d.installed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (d *mcpDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !d.ready() {
+		rpcError(w, http.StatusServiceUnavailable, codeUnavailable, notReady, false)
+		return
+	}
+	d.once.Do(func() {
+		gw := d.gw()
+		d.h = gw.HTTPHandler(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return gw.Server() },
+			&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: d.maxBody}))
+	})
+	d.h.ServeHTTP(w, r)
+}
+
+// closeSessions ends the MCP sessions (and their standing streams).
+func (d *mcpDoor) closeSessions() {
+	if !d.ready() {
+		return
+	}
+	for ss := range d.gw().Server().Sessions() {
+		_ = ss.Close()
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -7,6 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
 
 	"github.com/hangarmesh/hangar/internal/endpoints"
 )
@@ -24,6 +28,8 @@ type Settings struct {
 	JSONLogs      bool
 	AuthTokenFile string // bearer token clients must send over HTTP
 	UnsafeNoAuth  bool   // allow a non-loopback bind without a token
+	MetricsAddr   string // serve /metrics on this host:port instead of the front door's port
+	Limits        Limits // the HTTP front door's limits
 
 	// Managed mode: with ControlPlane set the agent reports to the control
 	// plane and follows its snapshots. Without ConfigPath it takes the fleet
@@ -36,6 +42,61 @@ type Settings struct {
 	CPKeyFile    string
 	CPTokenFile  string // bearer token for the control plane
 	CPInsecure   bool   // allow plaintext to a non-loopback replica
+}
+
+// Limits bound what HTTP clients may hold of the agent (docs/design.md §6).
+// Every field has a default (DefaultLimits); Validate rejects zero and
+// negative values except for RateLimit, where 0 turns rate limiting off.
+type Limits struct {
+	ReadHeaderTimeout time.Duration // to send the request line and headers
+	BodyTimeout       time.Duration // to send the request body, once the headers are in
+	IdleTimeout       time.Duration // a keep-alive connection may wait for its next request
+	MaxConnections    int           // open client connections; more wait in the kernel's accept queue
+	MaxRequestBytes   int64         // one request body
+	MaxResponseBytes  int64         // one response to a POST (standing GET streams are not bounded)
+	RateLimit         float64       // requests per second per client address; 0 = no limit
+	RateBurst         int           // requests a client may send at once above RateLimit
+}
+
+// DefaultLimits are the front door's limits unless set otherwise.
+var DefaultLimits = Limits{
+	ReadHeaderTimeout: 10 * time.Second,
+	BodyTimeout:       30 * time.Second,
+	IdleTimeout:       2 * time.Minute,
+	MaxConnections:    2048,
+	MaxRequestBytes:   4 << 20,
+	MaxResponseBytes:  32 << 20,
+	RateBurst:         20,
+}
+
+// Validate checks every limit and names the flag of a bad one.
+func (l Limits) Validate() error {
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--read-header-timeout", l.ReadHeaderTimeout}, {"--body-timeout", l.BodyTimeout}, {"--idle-timeout", l.IdleTimeout}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s %v: must be a positive duration such as 10s", d.flag, d.v)
+		}
+	}
+	if l.MaxConnections < 1 {
+		return fmt.Errorf("--max-connections %d: must be at least 1", l.MaxConnections)
+	}
+	for _, b := range []struct {
+		flag string
+		v    int64
+	}{{"--max-request-bytes", l.MaxRequestBytes}, {"--max-response-bytes", l.MaxResponseBytes}} {
+		if b.v < 1024 {
+			return fmt.Errorf("%s %d: must be at least 1024 bytes", b.flag, b.v)
+		}
+	}
+	if l.RateLimit < 0 {
+		return fmt.Errorf("--rate-limit %g: must be 0 (off) or a positive number of requests per second", l.RateLimit)
+	}
+	if l.RateLimit > 0 && l.RateBurst < 1 {
+		return fmt.Errorf("--rate-burst %d: must be at least 1 when --rate-limit is set", l.RateBurst)
+	}
+	return nil
 }
 
 // DefaultConfigPaths are tried, in order, when no fleet file is named.
@@ -76,6 +137,11 @@ func (s *Settings) Validate() error {
 	if len(s.ControlPlane) > 0 && s.AgentID == "" {
 		s.AgentID = hostname()
 	}
+	if s.HTTP {
+		if err := s.Limits.Validate(); err != nil {
+			return err
+		}
+	}
 	if s.HTTP && !endpoints.IsLoopback(s.Host) && s.AuthTokenFile == "" && !s.UnsafeNoAuth {
 		return fmt.Errorf("refusing to serve MCP on %s without authentication: pass --auth-token-file FILE "+
 			"(clients then send \"Authorization: Bearer <token>\"), bind a loopback address with --host 127.0.0.1, "+
@@ -95,4 +161,41 @@ func readToken(path string) (string, error) {
 		return "", fmt.Errorf("--auth-token-file %s: the token must be at least 16 characters", path)
 	}
 	return tok, nil
+}
+
+// limitFlags names each limit's flag; its environment variable is
+// HANGAR_ and the flag in upper case with '_' for '-'.
+var limitFlags = []string{"read-header-timeout", "body-timeout", "idle-timeout", "max-connections",
+	"max-request-bytes", "max-response-bytes", "rate-limit", "rate-burst"}
+
+func addLimitFlags(f *pflag.FlagSet) {
+	d := DefaultLimits
+	f.Duration("read-header-timeout", d.ReadHeaderTimeout, "time an HTTP client has to send its request headers")
+	f.Duration("body-timeout", d.BodyTimeout, "time an HTTP client has to send a request body once its headers are in")
+	f.Duration("idle-timeout", d.IdleTimeout, "time an idle keep-alive connection is kept open")
+	f.Int("max-connections", d.MaxConnections, "open HTTP client connections (lowered to leave file descriptors for upstreams); more wait to be accepted")
+	f.Int64("max-request-bytes", d.MaxRequestBytes, "largest HTTP request body (413 beyond)")
+	f.Int64("max-response-bytes", d.MaxResponseBytes, "largest response to one POST")
+	f.Float64("rate-limit", d.RateLimit, "requests per second per client address (token bucket; 0 = off)")
+	f.Int("rate-burst", d.RateBurst, "requests a client may send at once above --rate-limit")
+}
+
+func bindLimitFlags(v *viper.Viper, f *pflag.FlagSet) {
+	for _, name := range limitFlags {
+		must(v.BindPFlag(name, f.Lookup(name)))
+		must(v.BindEnv(name, "HANGAR_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))))
+	}
+}
+
+func limitsFrom(v *viper.Viper) Limits {
+	return Limits{
+		ReadHeaderTimeout: v.GetDuration("read-header-timeout"),
+		BodyTimeout:       v.GetDuration("body-timeout"),
+		IdleTimeout:       v.GetDuration("idle-timeout"),
+		MaxConnections:    v.GetInt("max-connections"),
+		MaxRequestBytes:   v.GetInt64("max-request-bytes"),
+		MaxResponseBytes:  v.GetInt64("max-response-bytes"),
+		RateLimit:         v.GetFloat64("rate-limit"),
+		RateBurst:         v.GetInt("rate-burst"),
+	}
 }

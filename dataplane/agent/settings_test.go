@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSettingsValidate(t *testing.T) {
@@ -14,7 +17,7 @@ func TestSettingsValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := func(mod func(*Settings)) Settings {
-		s := Settings{ConfigPath: fleet, Host: "127.0.0.1", Port: 8000, LogLevel: "info"}
+		s := Settings{ConfigPath: fleet, Host: "127.0.0.1", Port: 8000, LogLevel: "info", Limits: DefaultLimits}
 		if mod != nil {
 			mod(&s)
 		}
@@ -56,6 +59,22 @@ func TestSettingsValidate(t *testing.T) {
 		{name: "empty log level", s: ok(func(s *Settings) { s.LogLevel = "" }), want: []string{"--log-level"}},
 		{name: "negative port", s: ok(func(s *Settings) { s.Port = -1 }), want: []string{"--port -1", "between 0 and 65535"}},
 		{name: "port too big", s: ok(func(s *Settings) { s.Port = 65536 }), want: []string{"--port 65536"}},
+		{name: "rate limit on", s: ok(func(s *Settings) { s.HTTP, s.Limits.RateLimit = true, 5 })},
+		{name: "zero header timeout", s: ok(func(s *Settings) { s.HTTP, s.Limits.ReadHeaderTimeout = true, 0 }),
+			want: []string{"--read-header-timeout 0s", "positive duration"}},
+		{name: "negative body timeout", s: ok(func(s *Settings) { s.HTTP, s.Limits.BodyTimeout = true, -time.Second }),
+			want: []string{"--body-timeout -1s"}},
+		{name: "no connections", s: ok(func(s *Settings) { s.HTTP, s.Limits.MaxConnections = true, 0 }),
+			want: []string{"--max-connections 0", "at least 1"}},
+		{name: "tiny request limit", s: ok(func(s *Settings) { s.HTTP, s.Limits.MaxRequestBytes = true, 10 }),
+			want: []string{"--max-request-bytes 10", "at least 1024"}},
+		{name: "tiny response limit", s: ok(func(s *Settings) { s.HTTP, s.Limits.MaxResponseBytes = true, 0 }),
+			want: []string{"--max-response-bytes 0"}},
+		{name: "negative rate", s: ok(func(s *Settings) { s.HTTP, s.Limits.RateLimit = true, -1 }),
+			want: []string{"--rate-limit -1", "0 (off)"}},
+		{name: "rate without burst", s: ok(func(s *Settings) { s.HTTP, s.Limits.RateLimit, s.Limits.RateBurst = true, 5, 0 }),
+			want: []string{"--rate-burst 0"}},
+		{name: "limits unchecked for stdio", s: ok(func(s *Settings) { s.Limits.MaxConnections = 0 })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,5 +161,31 @@ func TestReadToken(t *testing.T) {
 	}
 	if _, err := readToken(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "--auth-token-file") {
 		t.Errorf("missing file: err = %v", err)
+	}
+}
+
+// TestLimitsFromEnvironment checks each limit's HANGAR_* variable and flag.
+func TestLimitsFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	fleet := filepath.Join(dir, "fleet.yaml")
+	if err := os.WriteFile(fleet, []byte("mcp_servers: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HANGAR_BODY_TIMEOUT", "3s")
+	t.Setenv("HANGAR_MAX_CONNECTIONS", "64")
+	t.Setenv("HANGAR_RATE_LIMIT", "2.5")
+	var got Settings
+	cmd := newRootWith(nil, io.Discard, io.Discard, func(_ context.Context, s Settings) error {
+		got = s
+		return nil
+	})
+	cmd.SetArgs([]string{"--config", fleet, "serve", "--http", "--max-request-bytes", "2048"})
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultLimits
+	want.BodyTimeout, want.MaxConnections, want.RateLimit, want.MaxRequestBytes = 3*time.Second, 64, 2.5, 2048
+	if got.Limits != want {
+		t.Errorf("limits = %+v, want %+v", got.Limits, want)
 	}
 }
