@@ -156,6 +156,17 @@ func cpScrape(url, name string) (float64, error) {
 // Without --config among extra it takes the fleet from the snapshots.
 func cpStartAgent(t *testing.T, id string, endpoints []string, stateDir string, extra ...string) *Agent {
 	t.Helper()
+	a := cpStartAgentUnready(t, id, endpoints, stateDir, extra...)
+	// The front door listens at once; calls are served once a fleet
+	// configuration runs (from the state dir or the first snapshot).
+	eventually(t, 20*time.Second, "agent "+id+" ready", func() bool { return cpAgentReady(a) == http.StatusOK })
+	return a
+}
+
+// cpStartAgentUnready is cpStartAgent returning as soon as the agent
+// listens, ready or not.
+func cpStartAgentUnready(t *testing.T, id string, endpoints []string, stateDir string, extra ...string) *Agent {
+	t.Helper()
 	args := append([]string{"serve", "--http", "--port", "0", "--log-level", "debug",
 		"--control-plane", strings.Join(endpoints, ","), "--agent-id", id, "--state-dir", stateDir}, extra...)
 	p, err := proc.Start(proc.Spec{Name: "hangar-agent " + id, Path: agentBin, Args: args, Ready: agentReady}, 20*time.Second)
@@ -164,9 +175,6 @@ func cpStartAgent(t *testing.T, id string, endpoints []string, stateDir string, 
 	}
 	a := &Agent{Addr: p.Ready(), proc: p, t: t}
 	t.Cleanup(func() { cpStopAgent(a) })
-	// The front door listens at once; calls are served once a fleet
-	// configuration runs (from the state dir or the first snapshot).
-	eventually(t, 20*time.Second, "agent "+id+" ready", func() bool { return cpAgentReady(a) == http.StatusOK })
 	return a
 }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -199,4 +200,88 @@ func TestSlowBodyAttack(t *testing.T) {
 	if !strings.Contains(a.Logs(), "connection_limit_reached") {
 		t.Errorf("the agent did not log that the connection cap was reached")
 	}
+}
+
+// TestStateFileDamagedWithoutControlPlane: an agent that takes its fleet
+// from the control plane is restarted with no replica up, first with its
+// last snapshot truncated (it boots from the one before, with a warning),
+// then with both snapshots damaged (it still answers its health endpoints,
+// not ready, and every call gets a clear error), and recovers when the
+// replica returns.
+func TestStateFileDamagedWithoutControlPlane(t *testing.T) {
+	skipShort(t)
+	p, b := startMath(t, primary, ""), startMath(t, backup, "")
+	etcd := cpStartEtcd(t)
+	fleet := writeConfig(t, cpRecipe04(t, p.URL(), b.URL()))
+	r := cpStartReplica(t, "r1", etcd.Endpoint, "--fleet-config", fleet, "--election-ttl", cpTTL.String())
+	dir := filepath.Join(t.TempDir(), "state")
+	a := cpStartAgent(t, "agent-s", []string{r.GRPC}, dir)
+	last, prev := filepath.Join(dir, "snapshot.state"), filepath.Join(dir, "snapshot.state.prev")
+	// Agents' reports bring new snapshots; wait until two are kept.
+	eventually(t, 20*time.Second, "two snapshots in the state dir", func() bool {
+		_, err := os.Stat(prev)
+		return err == nil
+	})
+	cpStopAgent(a)
+	r.Kill()
+	good := map[string][]byte{}
+	for _, f := range []string{last, prev} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		good[f] = b
+	}
+	// damageState writes the good content of a state file through f.
+	damageState := func(t *testing.T, path string, f func([]byte) []byte) {
+		t.Helper()
+		if err := os.WriteFile(path, f(bytes.Clone(good[path])), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("truncated last snapshot: boots from the previous one", func(t *testing.T) {
+		damageState(t, last, func(b []byte) []byte { return b[:len(b)/2] })
+		damageState(t, prev, func(b []byte) []byte { return b })
+		start := time.Now()
+		a := cpStartAgent(t, "agent-s", []string{r.GRPC}, dir)
+		res, err := callOne(fdCtx(t, 10*time.Second), a.Connect(), group, "add", map[string]any{"a": 2, "b": 40})
+		if err != nil || !res.Success {
+			t.Fatalf("call after booting from the previous snapshot: %+v, %v", res, err)
+		}
+		t.Logf("truncated last snapshot: start → first successful call %v", time.Since(start).Round(time.Millisecond))
+		a.WaitLog(`msg=state_file_unusable path=\S+snapshot.state error=".*truncated`, 5*time.Second)
+		a.WaitLog(`msg=state_fallback`, 5*time.Second)
+		cpStopAgent(a)
+	})
+
+	t.Run("corrupt and truncated: health answers, calls get a clear error", func(t *testing.T) {
+		damageState(t, last, func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b })
+		damageState(t, prev, func(b []byte) []byte { return b[:len(b)-7] })
+		a := cpStartAgentUnready(t, "agent-s", []string{r.GRPC}, dir)
+		a.WaitLog(`msg=state_unusable .*snapshot.state: .*checksum mismatch.*snapshot.state.prev: .*truncated`, 5*time.Second)
+		if code, _ := fdGet(t, "http://"+a.Addr+"/health/live"); code != http.StatusOK {
+			t.Errorf("/health/live: %d, want 200", code)
+		}
+		if code, body := fdGet(t, "http://"+a.Addr+"/health/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no fleet configuration") {
+			t.Errorf("/health/ready: %d %s, want 503 saying why", code, body)
+		}
+		code, body, _ := (&fdRawMCP{url: a.URL()}).post(t, fdInitialize, nil)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, `"error"`) || !strings.Contains(body, "no fleet configuration") {
+			t.Errorf("initialize: %d %s, want 503 with a JSON-RPC error saying why", code, body)
+		}
+
+		// The replica comes back (on its address): the agent recovers.
+		back := time.Now()
+		cpStartReplica(t, "r1", etcd.Endpoint, "--listen", r.GRPC, "--election-ttl", cpTTL.String())
+		eventually(t, 20*time.Second, "the agent ready after the replica returned", func() bool { return cpAgentReady(a) == http.StatusOK })
+		res, err := callOne(fdCtx(t, 10*time.Second), a.Connect(), group, "add", map[string]any{"a": 2, "b": 40})
+		if err != nil || !res.Success {
+			t.Fatalf("call after the replica returned: %+v, %v", res, err)
+		}
+		t.Logf("both snapshots damaged: replica restarted → agent ready and first call served in %v", time.Since(back).Round(time.Millisecond))
+		if _, err := os.Stat(last); err != nil {
+			t.Errorf("no new state file after recovery: %v", err)
+		}
+	})
 }

@@ -121,15 +121,14 @@ func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *met
 		Endpoints: s.ControlPlane, AgentID: s.AgentID, Host: hostname(), Version: Version,
 		DialOptions: dial, StateDir: s.StateDir, Logger: log,
 	}
-	var boot *hangarv1.Snapshot
-	if s.StateDir != "" {
-		if boot, err = controlclient.LoadState(s.StateDir); err != nil {
-			log.Warn("state_unusable", "dir", s.StateDir, "error", err.Error())
-			boot = nil
-		}
-		if boot != nil {
-			opts.SnapshotVersion = boot.GetVersion()
-		}
+	saved, err := controlclient.LoadState(s.StateDir, log)
+	if err != nil {
+		log.Warn("state_unusable", "dir", s.StateDir, "error", err.Error())
+	}
+	if len(saved) > 0 {
+		// Announced as stale: the control plane's snapshot is applied
+		// even at this version (and the agent may run the one before).
+		opts.SnapshotVersion = saved[0].GetVersion()
 	}
 	cc := controlclient.New(agentProxy{&agent}, opts)
 	rt := newFleetRuntime(ctx, log, router.Observers(met, cc.Observer()))
@@ -140,15 +139,26 @@ func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *met
 			return nil, nil, nil, err
 		}
 	}
-	if boot != nil {
-		if err := agent.ApplySnapshot(boot); err != nil {
-			log.Warn("state_unusable", "dir", s.StateDir, "error", err.Error())
-		} else {
-			log.Info("state_loaded", "dir", s.StateDir, "version", boot.GetVersion())
-			agent.Detach() // until a replica answers, local probes decide
-		}
-	}
+	bootFromState(agent, saved, s.StateDir, log)
 	return rt, agent, cc, nil
+}
+
+// bootFromState applies the newest saved snapshot the agent accepts (the
+// last one, else the one before it).
+func bootFromState(agent *managedAgent, saved []*hangarv1.Snapshot, dir string, log *slog.Logger) {
+	for i, boot := range saved {
+		if err := agent.ApplySnapshot(boot); err != nil {
+			log.Warn("state_unusable", "dir", dir, "version", boot.GetVersion(), "error", err.Error())
+			continue
+		}
+		if i > 0 {
+			log.Warn("state_fallback", "dir", dir, "version", boot.GetVersion(),
+				"reason", "the last saved snapshot cannot be applied: using the one before it")
+		}
+		log.Info("state_loaded", "dir", dir, "version", boot.GetVersion())
+		agent.Detach() // until a replica answers, local probes decide
+		return
+	}
 }
 
 // agentProxy lets the client be built before the agent it drives.

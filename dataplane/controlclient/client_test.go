@@ -66,11 +66,14 @@ func TestSnapshots(t *testing.T) {
 	}
 	saved := func(t *testing.T) *hangarv1.Snapshot {
 		t.Helper()
-		s, err := LoadState(dir)
+		s, err := LoadState(dir, nil)
 		if err != nil {
 			t.Fatalf("LoadState: %v", err)
 		}
-		return s
+		if len(s) == 0 {
+			return nil
+		}
+		return s[0]
 	}
 
 	t.Run("rejected first snapshot is NACKed and not written", func(t *testing.T) {

@@ -11,8 +11,9 @@
 //
 // Static stability: every accepted snapshot is written to the state
 // directory (temporary file, fsync, rename; a SHA-256 checksum in a small
-// header) so a restarted agent can boot from it with LoadState while no
-// replica answers. When the stream breaks or no replica answers, the Client
+// header; the previous good snapshot is kept beside it) so a restarted
+// agent can boot from it with LoadState while no replica answers, falling
+// back to the previous snapshot when the last one is damaged. When the stream breaks or no replica answers, the Client
 // calls Agent.Detach once so the agent probes every member and decides
 // rotation locally, then retries the endpoints in turn with capped,
 // jittered exponential backoff.

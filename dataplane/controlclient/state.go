@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,16 +19,23 @@ import (
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
-// StateFile is the name of the last accepted snapshot in the state directory.
-// Its content is one header line, then the marshalled hangar.v1.Snapshot:
+// StateFile is the name of the last accepted snapshot in the state directory,
+// PrevStateFile of the one accepted before it. Their content is one header
+// line, then the marshalled hangar.v1.Snapshot:
 //
 //	hangar-state 1 sha256=<hex SHA-256 of the payload> size=<payload bytes>\n
 //	<payload>
-const StateFile = "snapshot.state"
+const (
+	StateFile     = "snapshot.state"
+	PrevStateFile = "snapshot.state.prev"
+)
 
 const (
 	stateMagic     = "hangar-state 1"
 	maxHeaderBytes = 256
+	// maxStateBytes bounds a state file (a snapshot carries at most the
+	// fleet configuration, itself bounded by its 4 MiB file limit).
+	maxStateBytes = 64 << 20
 )
 
 // ErrCorruptState marks a state file that is truncated, altered or not a
@@ -34,29 +43,73 @@ const (
 // agent start without saved state (it then waits for a replica).
 var ErrCorruptState = errors.New("controlclient: corrupt state file")
 
-// LoadState reads the last accepted snapshot from dir. It returns nil, nil
-// when dir is "" or holds no state file, and an error wrapping
-// ErrCorruptState that names the file and the fault when the file is
-// truncated or its checksum does not match.
-func LoadState(dir string) (*hangarv1.Snapshot, error) {
+// LoadState returns the usable snapshots kept in dir, newest first: the
+// last accepted one and the one before it. A file that is unreadable,
+// truncated or altered is skipped with a warning on log, so a damaged last
+// snapshot falls back to the previous one. It returns nil, nil when dir is
+// "" or holds no state file, and, when files exist but none is usable, an
+// error wrapping ErrCorruptState that names each file and its fault.
+func LoadState(dir string, log *slog.Logger) ([]*hangarv1.Snapshot, error) {
 	if dir == "" {
 		return nil, nil
 	}
-	path := filepath.Join(dir, StateFile)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	var out []*hangarv1.Snapshot
+	var errs []error
+	for _, name := range []string{StateFile, PrevStateFile} {
+		path := filepath.Join(dir, name)
+		s, err := readStateFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			log.Warn("state_file_unusable", "path", path, "error", err.Error())
+			errs = append(errs, err)
+		default:
+			out = append(out, s)
+		}
+	}
+	if len(out) == 1 && len(errs) == 1 {
+		log.Warn("state_fallback", "path", filepath.Join(dir, PrevStateFile), "version", out[0].GetVersion(),
+			"reason", "the last saved snapshot is unusable: using the one before it")
+	}
+	if len(out) == 0 && len(errs) > 0 {
+		return nil, fmt.Errorf("no usable snapshot in %s: %w (delete the files to start without saved state)", dir, errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// readStateFile reads and checks one state file.
+func readStateFile(path string) (*hangarv1.Snapshot, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
+		return nil, err
 	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxStateBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read state file %s: %w", path, err)
+	}
+	if len(data) > maxStateBytes {
+		return nil, fmt.Errorf("state file %s: %w: larger than %d bytes", path, ErrCorruptState, maxStateBytes)
+	}
+	s, err := decodeState(data)
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// decodeState checks a state file's content and decodes its snapshot.
+func decodeState(data []byte) (*hangarv1.Snapshot, error) {
 	payload, err := parseState(data)
 	if err != nil {
-		return nil, fmt.Errorf("state file %s: %w (delete it to start without saved state)", path, err)
+		return nil, err
 	}
 	s := &hangarv1.Snapshot{}
 	if err := proto.Unmarshal(payload, s); err != nil {
-		return nil, fmt.Errorf("state file %s: decode snapshot: %w: %w", path, ErrCorruptState, err)
+		return nil, fmt.Errorf("decode snapshot: %w: %w", ErrCorruptState, err)
 	}
 	return s, nil
 }
@@ -108,8 +161,10 @@ func parseState(data []byte) ([]byte, error) {
 }
 
 // saveState writes s to dir atomically: a temporary file in dir, fsynced,
-// renamed over StateFile, then the directory fsynced. A reader sees the old
-// file or the new one, never a mix.
+// renamed over StateFile (the good StateFile before it renamed to
+// PrevStateFile), then the directory fsynced. A reader sees the old files
+// or the new ones, never a mix; a crash between the renames leaves the
+// previous snapshot.
 func saveState(dir string, s *hangarv1.Snapshot) error {
 	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(s)
 	if err != nil {
@@ -137,6 +192,13 @@ func saveState(dir string, s *hangarv1.Snapshot) error {
 		return fmt.Errorf("write state file %s: %w", tmp.Name(), err)
 	}
 	path := filepath.Join(dir, StateFile)
+	// The last snapshot becomes the previous one, if it is good: a damaged
+	// file never pushes out the good one before it.
+	if cur, err := readStateFile(path); err == nil && cur.GetVersion() != s.GetVersion() {
+		if err := os.Rename(path, filepath.Join(dir, PrevStateFile)); err != nil {
+			return fmt.Errorf("keep the previous state file: %w", err)
+		}
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("rename state file: %w", err)
 	}
