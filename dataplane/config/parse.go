@@ -206,7 +206,7 @@ func (p *parser) document(data []byte) (root *yaml.Node, ok bool) {
 		if errors.Is(err, io.EOF) {
 			p.errorf(1, "mcp_servers", "missing: the file is empty; it needs an mcp_servers map of server ids to entries")
 		} else {
-			p.yamlError(err)
+			p.yamlError(err, data)
 		}
 		return nil, false
 	}
@@ -215,7 +215,7 @@ func (p *parser) document(data []byte) (root *yaml.Node, ok bool) {
 		p.errorf(next.Line, "", "more than one YAML document (---): a fleet file holds one")
 		return nil, false
 	} else if !errors.Is(err, io.EOF) {
-		p.yamlError(err)
+		p.yamlError(err, data)
 		return nil, false
 	}
 	root = &doc
@@ -229,19 +229,64 @@ func (p *parser) document(data []byte) (root *yaml.Node, ok bool) {
 	return root, true
 }
 
-func (p *parser) yamlError(err error) {
+func (p *parser) yamlError(err error, data []byte) {
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		msg := m[2]
 		if msg == "did not find expected key" || msg == "did not find expected '-' indicator" {
 			// The YAML library reports where the enclosing block starts,
-			// not the line that breaks it.
+			// not the line that breaks it: find that line.
+			if bad := breakingLine(data, line, msg); bad > 0 {
+				p.errorf(bad, "", "invalid YAML: %s: this line is indented differently from the lines above it", msg)
+				return
+			}
 			msg += " in the block that starts here (check the indentation of its lines)"
 		}
 		p.errorf(line, "", "invalid YAML: %s", msg)
 		return
 	}
 	p.errorf(0, "", "invalid YAML: %v", err)
+}
+
+// breakingLine returns the first line after from whose inclusion makes the
+// document fail with msg: the line that breaks the block the YAML library
+// names. It returns 0 when no prefix of the document fails that way. A
+// binary search over prefixes ending at a line keeps it to a few parses.
+func breakingLine(data []byte, from int, msg string) int {
+	ends := lineEnds(data)
+	fails := func(n int) bool { // the first n lines fail with msg
+		var node yaml.Node
+		err := yaml.Unmarshal(data[:ends[n-1]], &node)
+		m := yamlLine.FindStringSubmatch(fmt.Sprint(err))
+		return m != nil && m[2] == msg
+	}
+	lo, hi := max(from, 1), len(ends) // fails(hi) should hold: the whole document fails
+	if hi < lo || !fails(hi) {
+		return 0
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// lineEnds returns the offset just past each line of data.
+func lineEnds(data []byte) []int {
+	var ends []int
+	for i, c := range data {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		ends = append(ends, len(data))
+	}
+	return ends
 }
 
 // disabled reports whether a section is a map whose only setting is
