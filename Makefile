@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 PKGS := ./...
 
-.PHONY: help build test test-unit demo bench lint fmt tidy clean generate tools thirdparty
+.PHONY: help build test test-unit demo bench lint fmt tidy clean generate tools fuzz thirdparty
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -30,6 +30,18 @@ bench: build ## Benchmarks: agent vs direct vs reverse proxy, failover under loa
 	$(BIN)/hangar-bench -bin $(BIN) $(BENCH_FLAGS)
 	$(BIN)/hangar-cpbench -agents 1000 -json .bench/cpbench-1000.json $(CPBENCH_FLAGS)
 	$(BIN)/hangar-cpbench -agents 10000 -json .bench/cpbench-10000.json $(CPBENCH_FLAGS)
+
+# Fuzz targets as package:Name. Their corpora live in each package's
+# testdata/fuzz/Name (plain `go test` replays them).
+FUZZ_TARGETS := ./dataplane/config:FuzzParse ./dataplane/controlclient:FuzzDecodeState \
+	./dataplane/gateway:FuzzHangarCallArgs ./dataplane/gateway:FuzzFrontDoorDecode
+FUZZTIME ?= 15s
+
+fuzz: ## Run each fuzz target for FUZZTIME (default 15s); a failing input is written to the package's testdata/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "== fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 lint: ## go vet, gofmt and go mod tidy checks
 	$(GO) vet $(PKGS)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -653,6 +654,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("a: &a [*a]"))
 	f.Add([]byte("mcp_servers: {a: {<<: [*x]}}"))
+	f.Add([]byte("mcp_servers:\n  a:\n    command: [a]\n   b: {command: [b]}\n"))
 	lookup := env(map[string]string{"HANGAR_TEST_SET": "set"})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fleet, err := Parse("fuzz.yaml", data, lookup)
@@ -663,6 +665,12 @@ func FuzzParse(f *testing.F) {
 			var errs Errors
 			if !errors.As(err, &errs) || len(errs) == 0 {
 				t.Fatalf("error %T %v is not a non-empty Errors", err, err)
+			}
+			lines := bytes.Count(data, []byte("\n")) + 1
+			for _, e := range errs {
+				if e.File != "fuzz.yaml" || e.Msg == "" || e.Line < 0 || e.Line > lines+1 {
+					t.Errorf("error %+v: want file fuzz.yaml, a message and a line in 0..%d", e, lines+1)
+				}
 			}
 			return
 		}

@@ -166,22 +166,20 @@ func parseState(data []byte) ([]byte, error) {
 // or the new ones, never a mix; a crash between the renames leaves the
 // previous snapshot.
 func saveState(dir string, s *hangarv1.Snapshot) error {
-	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(s)
+	content, err := encodeState(s)
 	if err != nil {
-		return fmt.Errorf("marshal snapshot: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	sum := sha256.Sum256(payload)
-	header := fmt.Sprintf("%s sha256=%x size=%d\n", stateMagic, sum, len(payload))
 
 	tmp, err := os.CreateTemp(dir, "."+StateFile+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("create state file: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	_, err = tmp.Write(append([]byte(header), payload...))
+	_, err = tmp.Write(content)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -203,6 +201,17 @@ func saveState(dir string, s *hangarv1.Snapshot) error {
 		return fmt.Errorf("rename state file: %w", err)
 	}
 	return syncDir(dir)
+}
+
+// encodeState returns the content of a state file holding s.
+func encodeState(s *hangarv1.Snapshot) ([]byte, error) {
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("marshal snapshot: %w", err)
+	}
+	sum := sha256.Sum256(payload)
+	header := fmt.Sprintf("%s sha256=%x size=%d\n", stateMagic, sum, len(payload))
+	return append([]byte(header), payload...), nil
 }
 
 // syncDir makes a rename in dir durable.

@@ -96,10 +96,21 @@ func (f *fastPath) frontDoorCall(body []byte) (*toolCall, bool) {
 	if !bytes.Contains(body, []byte(`tools/call`)) {
 		return nil, false
 	}
-	var c toolCall
-	if json.Unmarshal(body, &c) != nil || c.Method != "tools/call" || len(c.ID) == 0 || bytes.Equal(c.ID, []byte("null")) {
+	// The SDK's own decoder, so the fast path takes exactly the requests
+	// the SDK would (version tag "2.0", keys in their case, an id).
+	msg, err := jsonrpc.DecodeMessage(body)
+	if err != nil {
 		return nil, false
 	}
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok || req.Method != "tools/call" || !req.IsCall() {
+		return nil, false
+	}
+	id, err := json.Marshal(req.ID.Raw())
+	if err != nil {
+		return nil, false
+	}
+	c := toolCall{ID: id, Method: req.Method, Params: req.Params}
 	var p struct {
 		Name string `json:"name"`
 	}
