@@ -54,15 +54,16 @@ func (p *pki) write(name, typ string, der []byte) string {
 
 func (p *pki) caFile() string { return filepath.Join(p.dir, p.ca.Subject.CommonName+"-ca.pem") }
 
-// issue signs a certificate for name (a server on 127.0.0.1 or a client)
-// and returns the certificate and key files.
-func (p *pki) issue(name string, server bool) (certFile, keyFile string) {
+// issue signs a certificate for name (a server on 127.0.0.1 or a client,
+// with the given Subject Organizations) and returns the certificate and
+// key files.
+func (p *pki) issue(name string, server bool, orgs ...string) (certFile, keyFile string) {
 	p.t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name, Organization: orgs},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
 	if server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
@@ -88,8 +89,8 @@ func TestCPMutualTLS(t *testing.T) {
 	skipShort(t)
 	ca, rogue := newPKI(t, "hangar"), newPKI(t, "rogue")
 	srvCert, srvKey := ca.issue("replica", true)
-	agentCert, agentKey := ca.issue("agent", false)
-	rogueCert, rogueKey := rogue.issue("intruder", false)
+	agentCert, agentKey := ca.issue("good", false, "hangar-agent")
+	rogueCert, rogueKey := rogue.issue("intruder", false, "hangar-agent")
 
 	m1, m2 := startMath(t, primary, ""), startMath(t, backup, "")
 	fleet := writeConfig(t, cpRecipe04(t, m1.URL(), m2.URL()))

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hangarmesh/hangar/controlplane/server"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -21,14 +22,25 @@ func (s *Server) ListAgents(ctx context.Context, _ *hangarv1.ListAgentsRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	yaml, _, err := s.st.Config(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	sha := server.ConfigSHA256(yaml)
 	resp := &hangarv1.ListAgentsResponse{SnapshotVersion: version}
 	for _, ar := range agents {
 		h := ar.GetHello()
+		source := h.GetConfigSource()
+		if source == "" {
+			source = server.ConfigSourceControlPlane
+		}
 		resp.Agents = append(resp.Agents, &hangarv1.AgentStatus{
 			Id: h.GetAgentId(), Host: h.GetHost(), Version: h.GetVersion(), Labels: h.GetLabels(),
 			Replica: ar.GetReplica(), AckedVersion: ar.GetAckedVersion(),
 			Connected: ar.GetConnected(), LastReport: ar.GetReceived(),
-			Probes: rec.GetAssignments()[h.GetAgentId()].GetProbe(),
+			Probes:       rec.GetAssignments()[h.GetAgentId()].GetProbe(),
+			ConfigSource: source, Sync: server.Sync(ar, sha, version),
+			NackedVersion: ar.GetNackedVersion(), NackError: ar.GetNackError(),
 		})
 	}
 	return resp, nil

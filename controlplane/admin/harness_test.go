@@ -49,6 +49,7 @@ func newEnv(t *testing.T, authz *Authorizer) *env {
 		hangarv1.RegisterAdminServiceServer(gs, New(rep, Options{}))
 	}}
 	if authz != nil {
+		o.Admit = AdmitAgent
 		o.ServerOptions = []grpc.ServerOption{grpc.ChainUnaryInterceptor(authz.UnaryInterceptor()), grpc.ChainStreamInterceptor(authz.StreamInterceptor())}
 	}
 	r := etcd.StartReplica("cp-1", o)

@@ -77,7 +77,7 @@ func (s *Server) ResetBreaker(ctx context.Context, req *hangarv1.ResetBreakerReq
 }
 
 func (s *Server) storedGroup(ctx context.Context, id string) (*config.Group, error) {
-	f, err := s.fleet(ctx)
+	_, f, err := s.fleet(ctx)
 	if err != nil {
 		return nil, err
 	}

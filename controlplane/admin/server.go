@@ -56,25 +56,26 @@ func New(rep *server.Replica, o Options) *Server {
 }
 
 // fleet reads and parses the stored fleet config; nil when none is stored.
-func (s *Server) fleet(ctx context.Context) (*config.Fleet, error) {
+func (s *Server) fleet(ctx context.Context) ([]byte, *config.Fleet, error) {
 	data, _, err := s.st.Config(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(data) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	f, err := config.Parse("etcd:config", data, s.lookupEnv)
 	if err != nil {
 		// Stored configs were validated: the environment must differ.
-		return nil, fmt.Errorf("the stored fleet config no longer parses on replica %s: %w", s.rep.Name(), err)
+		return nil, nil, fmt.Errorf("the stored fleet config no longer parses on replica %s: %w", s.rep.Name(), err)
 	}
-	return f, nil
+	return data, f, nil
 }
 
 // view is everything a read answers from, taken at one moment.
 type view struct {
 	now     time.Time
+	yaml    []byte        // the stored fleet file
 	fleet   *config.Fleet // nil when no config is stored
 	rec     *hangarv1.SnapshotRecord
 	version uint64 // the snapshot's; 0 when none was written
@@ -88,7 +89,7 @@ type view struct {
 func (s *Server) load(ctx context.Context, withEvents bool) (*view, error) {
 	v := &view{now: s.clk.Now()}
 	var err error
-	if v.fleet, err = s.fleet(ctx); err != nil {
+	if v.yaml, v.fleet, err = s.fleet(ctx); err != nil {
 		return nil, err
 	}
 	data, rev, err := s.st.Snapshot(ctx)
@@ -107,8 +108,11 @@ func (s *Server) load(ctx context.Context, withEvents bool) (*view, error) {
 		return nil, err
 	}
 	views := make([]aggregate.AgentView, 0, len(v.agents))
+	sha := server.ConfigSHA256(v.yaml)
 	for _, ar := range v.agents {
-		views = append(views, server.AgentView(ar))
+		if !server.IsLocal(ar.GetHello(), sha) {
+			views = append(views, server.AgentView(ar))
+		}
 	}
 	v.out = aggregate.Compute(aggregate.Input{Fleet: v.fleet, Agents: views, Drained: v.drained, Now: v.now})
 	if withEvents {

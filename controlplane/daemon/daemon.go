@@ -57,7 +57,7 @@ func serveCommand(stderr io.Writer) *cobra.Command {
 				EtcdCAFile: v.GetString("etcd-ca-file"), EtcdCertFile: v.GetString("etcd-cert-file"), EtcdKeyFile: v.GetString("etcd-key-file"),
 				EtcdPrefix: v.GetString("etcd-prefix"), FleetConfig: v.GetString("fleet-config"),
 				TLSCertFile: v.GetString("tls-cert-file"), TLSKeyFile: v.GetString("tls-key-file"), TLSClientCAFile: v.GetString("tls-client-ca-file"),
-				AuthTokenFile: v.GetString("auth-token-file"), ReadOnlyTokenFile: v.GetString("read-only-token-file"), Insecure: v.GetBool("insecure"),
+				AuthTokenFile: v.GetString("auth-token-file"), ReadOnlyTokenFile: v.GetString("read-only-token-file"), AgentTokensFile: v.GetString("agent-tokens-file"), Insecure: v.GetBool("insecure"),
 				ElectionTTL: v.GetDuration("election-ttl"), LogLevel: v.GetString("log-level"), JSONLogs: v.GetBool("json-logs"),
 			}
 			if err := s.Validate(); err != nil {
@@ -86,8 +86,9 @@ func serveCommand(stderr io.Writer) *cobra.Command {
 	f.String("tls-cert-file", "", "server certificate for gRPC")
 	f.String("tls-key-file", "", "server key for gRPC")
 	f.String("tls-client-ca-file", "", "require agent client certificates signed by this CA (mTLS)")
-	f.String("auth-token-file", "", "require this bearer token from agents and hangarctl; it has admin rights")
-	f.String("read-only-token-file", "", "also accept this bearer token, with read-only rights on the admin API (needs --auth-token-file or --tls-client-ca-file)")
+	f.String("auth-token-file", "", "require a bearer token from agents and hangarctl; this one has the admin role")
+	f.String("read-only-token-file", "", "also accept this bearer token, with the read-only role (admin API reads; not agent streams)")
+	f.String("agent-tokens-file", "", `agents' bearer tokens, one "AGENT_ID TOKEN" per line: each may only connect as its agent id`)
 	f.Bool("insecure", false, "allow plaintext gRPC on a non-loopback address")
 	f.Duration("election-ttl", 5*time.Second, "etcd session TTL: how fast a dead leader is replaced")
 	f.String("log-level", "info", "debug, info, warn or error")

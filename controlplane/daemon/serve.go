@@ -72,6 +72,7 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 	}
 	rep := server.NewReplica(server.Options{
 		Name: s.Name, Addr: advertise, ElectionTTL: s.ElectionTTL, Store: st, Metrics: met, Logger: log,
+		Admit: admin.AdmitAgent,
 	})
 	hangarv1.RegisterAgentServiceServer(gs, rep.AgentService())
 	hangarv1.RegisterAdminServiceServer(gs, admin.New(rep, admin.Options{Logger: log}))
@@ -191,6 +192,9 @@ func grpcServer(s Settings, met *grpcprom.ServerMetrics, log *slog.Logger) (*grp
 	if authz.ReadOnlyToken != "" && authz.ReadOnlyToken == authz.AdminToken {
 		return nil, errors.New("--read-only-token-file holds the admin token of --auth-token-file: give read-only callers a token of their own")
 	}
+	if authz.AgentTokens, err = readAgentTokens(s.AgentTokensFile, authz.AdminToken, authz.ReadOnlyToken); err != nil {
+		return nil, err
+	}
 	recover := recovery.WithRecoveryHandler(func(p any) error {
 		log.Error("grpc_panic", "panic", fmt.Sprint(p))
 		return status.Error(codes.Internal, "hangar: internal error")
@@ -209,22 +213,6 @@ func grpcServer(s Settings, met *grpcprom.ServerMetrics, log *slog.Logger) (*grp
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	return grpc.NewServer(opts...), nil
-}
-
-// readToken reads a bearer token file; "" when path is.
-func readToken(flag, path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read %s: %w", flag, err)
-	}
-	token := strings.TrimSpace(string(data))
-	if len(token) < 16 {
-		return "", fmt.Errorf("%s %s: the token must be at least 16 characters", flag, path)
-	}
-	return token, nil
 }
 
 // tlsConfig loads a key pair and a CA. For a server, the CA (if any)

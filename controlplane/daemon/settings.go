@@ -35,7 +35,10 @@ type Settings struct {
 	// ReadOnlyTokenFile holds a second bearer token with read-only rights
 	// on the admin API (agents may connect with it too).
 	ReadOnlyTokenFile string
-	Insecure          bool // allow plaintext on a non-loopback address
+	// AgentTokensFile maps agent ids to bearer tokens with the agent role,
+	// one "AGENT_ID TOKEN" per line.
+	AgentTokensFile string
+	Insecure        bool // allow plaintext on a non-loopback address
 
 	ElectionTTL time.Duration
 	LogLevel    string
@@ -65,8 +68,8 @@ func (s *Settings) Validate() error {
 			"pass --tls-cert-file/--tls-key-file (and --tls-client-ca-file or --auth-token-file to authenticate agents), "+
 			"listen on loopback, or accept the risk with --insecure", s.Listen)
 	}
-	if s.ReadOnlyTokenFile != "" && s.AuthTokenFile == "" && s.TLSClientCAFile == "" {
-		return errors.New("--read-only-token-file alone would leave no caller with admin rights: " +
+	if (s.ReadOnlyTokenFile != "" || s.AgentTokensFile != "") && s.AuthTokenFile == "" && s.TLSClientCAFile == "" {
+		return errors.New("--read-only-token-file or --agent-tokens-file alone would leave no caller with the admin role: " +
 			"pass --auth-token-file (the admin token) or --tls-client-ca-file (client certificates) too")
 	}
 	if len(s.EtcdEndpoints) == 0 && s.DataDir == "" {

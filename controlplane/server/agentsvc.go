@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/hangarmesh/hangar/internal/clock"
@@ -17,10 +18,11 @@ import (
 // agentService implements hangar.v1.AgentService on one replica.
 type agentService struct {
 	hangarv1.UnimplementedAgentServiceServer
-	hub *hub
-	log *slog.Logger
-	met *Metrics
-	clk clock.Clock
+	hub   *hub
+	log   *slog.Logger
+	met   *Metrics
+	clk   clock.Clock
+	admit func(ctx context.Context, agentID string) error // nil admits every id
 }
 
 // Connect serves one agent's stream: one goroutine turns Recv into a
@@ -50,11 +52,20 @@ func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error
 	if err != nil {
 		return err
 	}
+	if s.admit != nil {
+		if err := s.admit(stream.Context(), hello.GetAgentId()); err != nil {
+			s.log.Warn("agent_refused", "agent_id", hello.GetAgentId(), "peer", peerAddr(stream.Context()), "error", err.Error())
+			return err
+		}
+	}
 	c := &agentConn{
-		id: hello.GetAgentId(), hello: hello, kick: kick,
+		id: hello.GetAgentId(), hello: hello, kick: kick, peer: peerAddr(stream.Context()),
 		queue: make(chan *hangarv1.ControlMessage, queueSize), connected: s.clk.Now(),
 	}
-	s.hub.add(c)
+	if err := s.hub.add(c); err != nil {
+		s.log.Warn("agent_refused", "agent_id", c.id, "peer", c.peer, "error", err.Error())
+		return err
+	}
 	defer s.hub.remove(c)
 	s.log.Info("agent_connected", "agent_id", c.id, "host", hello.GetHost(), "version", hello.GetVersion(),
 		"snapshot_version", hello.GetSnapshotVersion())
@@ -98,6 +109,14 @@ func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error
 			return err
 		}
 	}
+}
+
+// peerAddr is the network address of the stream's peer, "" if unknown.
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
 }
 
 func (s *agentService) awaitHello(ctx context.Context, msgs <-chan *hangarv1.AgentMessage, recvErr <-chan error) (*hangarv1.Hello, error) {
@@ -150,6 +169,7 @@ func (s *agentService) handle(c *agentConn, m *hangarv1.AgentMessage) error {
 		c.mu.Lock()
 		c.parked, c.nackError = msg.Nack.GetVersion(), msg.Nack.GetError()
 		c.mu.Unlock()
+		s.hub.notifyPublisher()
 		s.hub.park(c.id, msg.Nack.GetVersion())
 		s.met.nacks.Inc()
 		s.log.Warn("snapshot_nacked", "agent_id", c.id, "version", msg.Nack.GetVersion(), "error", msg.Nack.GetError())

@@ -33,6 +33,7 @@ type agentConn struct {
 	queue     chan *hangarv1.ControlMessage
 	kick      context.CancelCauseFunc // ends the stream
 	connected time.Time
+	peer      string // network address, for messages
 
 	mu          sync.Mutex
 	report      *hangarv1.Report // latest, merged
@@ -95,11 +96,19 @@ func (h *hub) notify() {
 	}
 }
 
-// add registers a connected agent, replacing an older stream of the same
-// agent id, and queues the current snapshot for it.
-func (h *hub) add(c *agentConn) {
+// add registers a connected agent and queues the current snapshot for it.
+// A new stream of the same agent process (same Hello.instance, or an agent
+// too old to send one) replaces the older stream: it reconnected before the
+// old one was seen to end. A stream of another process with the same agent
+// id is refused while the first is connected, so two agents sharing an id
+// never take turns (every swap would change the fleet's reports).
+func (h *hub) add(c *agentConn) error {
 	h.mu.Lock()
 	old := h.conns[c.id]
+	if old != nil && old.hello.GetInstance() != c.hello.GetInstance() {
+		h.mu.Unlock()
+		return duplicateError(c.id, old)
+	}
 	h.conns[c.id] = c
 	c.parked = h.parked[c.id] // a NACKed version stays parked after a reconnect
 	snap, assign := h.snapshot, h.assign[c.id]
@@ -113,6 +122,16 @@ func (h *hub) add(c *agentConn) {
 		h.push(c, snap, assign)
 	}
 	h.notify()
+	return nil
+}
+
+// duplicateError refuses a second agent with the id of a connected one,
+// naming the connected one.
+func duplicateError(id string, old *agentConn) error {
+	return status.Errorf(codes.AlreadyExists,
+		"hangar: agent id %q is already connected from %s (host %q, connected since %s): "+
+			"two agents cannot share an id; give each its own --agent-id, or leave --agent-id unset so each gets a unique one",
+		id, old.peer, old.hello.GetHost(), old.connected.UTC().Format(time.RFC3339))
 }
 
 // remove unregisters c if it is still the agent's current stream.

@@ -58,6 +58,7 @@ func (r *Replica) campaign(ctx context.Context, sess *concurrency.Session) error
 // decider is the leader's state between decisions.
 type decider struct {
 	yaml    []byte
+	sha     string // ConfigSHA256(yaml)
 	fleet   *config.Fleet
 	drained map[string][]string
 	remote  map[string][]byte // other replicas' reports
@@ -104,7 +105,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 			if f, err := config.Parse("etcd:config", v.Data, os.LookupEnv); err != nil {
 				r.log.Error("stored_config_invalid", "revision", v.Rev, "error", err.Error())
 			} else {
-				d.yaml, d.fleet = v.Data, f
+				d.yaml, d.sha, d.fleet = v.Data, ConfigSHA256(v.Data), f
 				t := r.clk.NewTimer(configDebounce)
 				debounce = t.C()
 			}
@@ -163,7 +164,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 
 // decide computes the routing state and writes a snapshot if it changed.
 func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) error {
-	views := r.localViews()
+	views := r.localViews(d.sha)
 	for replica, data := range d.remote {
 		var rr hangarv1.ReplicaReport
 		if err := proto.Unmarshal(data, &rr); err != nil {
@@ -171,7 +172,9 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 			continue
 		}
 		for _, ar := range rr.GetAgents() {
-			views = append(views, AgentView(ar))
+			if !IsLocal(ar.GetHello(), d.sha) {
+				views = append(views, AgentView(ar))
+			}
 		}
 	}
 	d.ignoreStaleOpen(views)
@@ -239,13 +242,16 @@ func (d *decider) ignoreStaleOpen(views []aggregate.AgentView) {
 	}
 }
 
-// localViews reads this replica's agents from memory.
-func (r *Replica) localViews() []aggregate.AgentView {
+// localViews reads this replica's agents from memory, leaving out those
+// that run another fleet (IsLocal).
+func (r *Replica) localViews(configSHA string) []aggregate.AgentView {
 	conns := r.hub.agents()
 	views := make([]aggregate.AgentView, 0, len(conns))
 	now := r.clk.Now()
 	for _, c := range conns {
-		views = append(views, AgentView(c.summary(r.name, now, false)))
+		if !IsLocal(c.hello, configSHA) {
+			views = append(views, AgentView(c.summary(r.name, now, false)))
+		}
 	}
 	return views
 }

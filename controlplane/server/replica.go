@@ -48,6 +48,9 @@ type Options struct {
 	Metrics     *Metrics
 	Logger      *slog.Logger
 	Clock       clock.Clock
+	// Admit, if set, decides whether a stream's caller may connect as the
+	// agent id of its Hello; its error (a gRPC status) ends the stream.
+	Admit func(ctx context.Context, agentID string) error
 }
 
 // NewReplica builds a replica; Run starts it.
@@ -64,7 +67,7 @@ func NewReplica(o Options) *Replica {
 	h := newHub(o.Logger, o.Metrics)
 	return &Replica{
 		name: o.Name, addr: o.Addr, ttl: o.ElectionTTL, store: o.Store, hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock,
-		svc: &agentService{hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock},
+		svc: &agentService{hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock, admit: o.Admit},
 	}
 }
 
@@ -225,7 +228,7 @@ func (c *agentConn) summary(replica string, now time.Time, fresh bool) *hangarv1
 	defer c.mu.Unlock()
 	ar := &hangarv1.AgentReport{
 		Hello: c.hello, Connected: timestamppb.New(c.connected), AckedVersion: c.acked, Replica: replica,
-		Minute: c.minuteSummary(now, fresh),
+		Minute: c.minuteSummary(now, fresh), NackedVersion: c.parked, NackError: c.nackError, Peer: c.peer,
 	}
 	if !c.lastReport.IsZero() {
 		ar.Received = timestamppb.New(c.lastReport)

@@ -79,7 +79,7 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 	f.String("metrics-listen", "", "serve /metrics on this HOST:PORT instead of the front door's port, where it needs the token when one is set")
 	addLimitFlags(f)
 	f.StringSlice("control-plane", nil, "control-plane replicas HOST:PORT[,HOST:PORT…] (env HANGAR_CONTROL_PLANE): report to them and follow their snapshots")
-	f.String("agent-id", "", "stable agent id for the control plane (default: the host name)")
+	f.String("agent-id", "", "stable agent id for the control plane (default: the host name plus a random suffix, kept in --state-dir)")
 	f.String("state-dir", "", "keep the last accepted snapshot here and boot from it when no replica answers")
 	f.String("cp-ca-file", "", "CA bundle that signs the control plane's certificates (enables TLS)")
 	f.String("cp-cert-file", "", "client certificate for the control plane (mTLS)")

@@ -121,6 +121,9 @@ func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *met
 		Endpoints: s.ControlPlane, AgentID: s.AgentID, Host: hostname(), Version: Version,
 		DialOptions: dial, StateDir: s.StateDir, Logger: log,
 	}
+	if err := setIdentity(&opts, s, log); err != nil {
+		return nil, nil, nil, err
+	}
 	saved, err := controlclient.LoadState(s.StateDir, log)
 	if err != nil {
 		log.Warn("state_unusable", "dir", s.StateDir, "error", err.Error())

@@ -35,7 +35,7 @@ type Settings struct {
 	// plane and follows its snapshots. Without ConfigPath it takes the fleet
 	// configuration from the snapshots (and from StateDir after a restart).
 	ControlPlane []string // replicas, host:port
-	AgentID      string   // stable id (default: the host name)
+	AgentID      string   // stable id ("": host name plus a random suffix kept in StateDir)
 	StateDir     string   // where accepted snapshots are kept ("" = nowhere)
 	CPCAFile     string   // CA that signs the replicas' certificates (TLS)
 	CPCertFile   string   // client certificate (mTLS)
@@ -133,9 +133,6 @@ func (s *Settings) Validate() error {
 	}
 	if (s.CPCertFile == "") != (s.CPKeyFile == "") {
 		return errors.New("--cp-cert-file and --cp-key-file go together")
-	}
-	if len(s.ControlPlane) > 0 && s.AgentID == "" {
-		s.AgentID = hostname()
 	}
 	if s.HTTP {
 		if err := s.Limits.Validate(); err != nil {

@@ -2,6 +2,7 @@ package controlclient
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"maps"
@@ -44,6 +45,14 @@ type Options struct {
 	// AgentID (stable across restarts), Host, Version and Labels go into Hello.
 	AgentID, Host, Version string
 	Labels                 map[string]string
+	// ConfigSource ("local" for a --config file, "" or "control-plane"
+	// otherwise) and ConfigSHA256 (the hex SHA-256 of the local file) go
+	// into Hello: a local fleet that differs from the control plane's keeps
+	// the agent's reports out of its decisions.
+	ConfigSource, ConfigSHA256 string
+	// Instance identifies this process in Hello, so that a replica can tell
+	// a reconnect from a second agent with the same id; "" = random.
+	Instance string
 	// DialOptions carry the credentials (TLS, per-RPC bearer token) built by
 	// the caller; gRPC refuses to dial without transport credentials. Add
 	// keepalive parameters (allowed by the replicas' enforcement policy) to
@@ -155,6 +164,9 @@ func New(a Agent, o Options) *Client {
 	}
 	c.opts.Endpoints = slices.Clone(o.Endpoints)
 	c.opts.Labels = maps.Clone(o.Labels)
+	if c.opts.Instance == "" {
+		c.opts.Instance = rand.Text()
+	}
 	c.status.SnapshotVersion = o.SnapshotVersion
 	return c
 }

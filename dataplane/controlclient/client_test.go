@@ -15,7 +15,9 @@ import (
 
 func TestHello(t *testing.T) {
 	cp := startCP(t)
-	h := run(t, []string{cp.addr}, func(o *Options) { o.SnapshotVersion = 7 }, nil)
+	h := run(t, []string{cp.addr}, func(o *Options) {
+		o.SnapshotVersion, o.Instance, o.ConfigSource, o.ConfigSHA256 = 7, "process-1", "local", "abc123"
+	}, nil)
 	fs := cp.accept(t)
 
 	want := &hangarv1.Hello{
@@ -23,6 +25,7 @@ func TestHello(t *testing.T) {
 		Capabilities:    1<<hangarv1.Capability_CAPABILITY_SNAPSHOTS | 1<<hangarv1.Capability_CAPABILITY_ASSIGNMENTS,
 		SnapshotVersion: 7,
 		Servers:         []string{"my-mcp", "my-mcp-backup"},
+		Instance:        "process-1", ConfigSource: "local", ConfigSha256: "abc123",
 	}
 	if diff := cmp.Diff(want, fs.hello(t), protocmp.Transform()); diff != "" {
 		t.Errorf("Hello (-want +got):\n%s", diff)

@@ -129,6 +129,9 @@ func (c *Client) hello() *hangarv1.Hello {
 		Capabilities:    capabilities,
 		SnapshotVersion: applied,
 		Servers:         c.agent.Servers(),
+		ConfigSource:    c.opts.ConfigSource,
+		ConfigSha256:    c.opts.ConfigSHA256,
+		Instance:        c.opts.Instance,
 	}
 }
 

@@ -50,6 +50,8 @@ type AgentOptions struct {
 	Servers []string          // nil: Members
 	Labels  map[string]string // sent in Hello
 	Token   string            // bearer token sent with the stream; "" none
+	// Instance, ConfigSource and ConfigSHA256 go into Hello.
+	Instance, ConfigSource, ConfigSHA256 string
 }
 
 // Connect opens agent id's stream to r and sends its Hello. The stream is
@@ -74,7 +76,8 @@ func (r *Replica) Connect(t *testing.T, id string, o AgentOptions) *Agent {
 	a := &Agent{t: t, ID: id, stream: stream, cancel: cancel, done: make(chan struct{}), noRead: o.NoRead}
 	t.Cleanup(a.Close)
 	hello := &hangarv1.Hello{AgentId: id, Host: "host-" + id, Version: "test", Servers: o.Servers, Labels: o.Labels,
-		Capabilities: 1<<hangarv1.Capability_CAPABILITY_SNAPSHOTS | 1<<hangarv1.Capability_CAPABILITY_ASSIGNMENTS}
+		Capabilities: 1<<hangarv1.Capability_CAPABILITY_SNAPSHOTS | 1<<hangarv1.Capability_CAPABILITY_ASSIGNMENTS,
+		Instance:     o.Instance, ConfigSource: o.ConfigSource, ConfigSha256: o.ConfigSHA256}
 	if err := a.Send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Hello{Hello: hello}}); err != nil {
 		t.Fatalf("%s: send Hello: %v", id, err)
 	}

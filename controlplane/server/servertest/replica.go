@@ -25,6 +25,8 @@ type ReplicaOptions struct {
 	// Register, if non-nil, registers further services (an AdminService)
 	// on the replica's gRPC server before it serves.
 	Register func(*grpc.Server, *server.Replica)
+	// Admit is server.Options.Admit.
+	Admit func(ctx context.Context, agentID string) error
 }
 
 // Replica is one control-plane replica with its own etcd client and gRPC
@@ -61,7 +63,7 @@ func (e *Etcd) StartReplica(name string, o ReplicaOptions) *Replica {
 	}
 	rep := server.NewReplica(server.Options{
 		Name: name, Addr: r.Addr, ElectionTTL: TTL,
-		Store: store.New(r.cli, ""), Metrics: server.NewMetrics(r.Reg),
+		Store: store.New(r.cli, ""), Metrics: server.NewMetrics(r.Reg), Admit: o.Admit,
 	})
 	hangarv1.RegisterAgentServiceServer(r.gs, rep.AgentService())
 	if o.Register != nil {

@@ -909,16 +909,29 @@ func (x *ListAgentsResponse) GetSnapshotVersion() uint64 {
 
 // AgentStatus is one connected agent.
 type AgentStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Host          string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
-	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	Labels        map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Replica       string                 `protobuf:"bytes,5,opt,name=replica,proto3" json:"replica,omitempty"`
-	AckedVersion  uint64                 `protobuf:"varint,6,opt,name=acked_version,json=ackedVersion,proto3" json:"acked_version,omitempty"`
-	Connected     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=connected,proto3" json:"connected,omitempty"`
-	LastReport    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_report,json=lastReport,proto3" json:"last_report,omitempty"`
-	Probes        []string               `protobuf:"bytes,9,rep,name=probes,proto3" json:"probes,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Host         string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	Version      string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Labels       map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Replica      string                 `protobuf:"bytes,5,opt,name=replica,proto3" json:"replica,omitempty"`
+	AckedVersion uint64                 `protobuf:"varint,6,opt,name=acked_version,json=ackedVersion,proto3" json:"acked_version,omitempty"`
+	Connected    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=connected,proto3" json:"connected,omitempty"`
+	LastReport   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_report,json=lastReport,proto3" json:"last_report,omitempty"`
+	Probes       []string               `protobuf:"bytes,9,rep,name=probes,proto3" json:"probes,omitempty"`
+	// config_source is "local" when the agent runs a --config file,
+	// "control-plane" otherwise.
+	ConfigSource string `protobuf:"bytes,10,opt,name=config_source,json=configSource,proto3" json:"config_source,omitempty"`
+	// sync is the agent's standing with the control plane:
+	//
+	//	LOCAL   runs a local --config that differs from the stored one (its
+	//	        reports do not count toward decisions);
+	//	NACKED  refused the current snapshot (nack_error says why);
+	//	STALE   has not yet ACKed the current snapshot;
+	//	SYNCED  runs the current snapshot.
+	Sync          string `protobuf:"bytes,11,opt,name=sync,proto3" json:"sync,omitempty"`
+	NackedVersion uint64 `protobuf:"varint,12,opt,name=nacked_version,json=nackedVersion,proto3" json:"nacked_version,omitempty"`
+	NackError     string `protobuf:"bytes,13,opt,name=nack_error,json=nackError,proto3" json:"nack_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1016,13 +1029,45 @@ func (x *AgentStatus) GetProbes() []string {
 	return nil
 }
 
+func (x *AgentStatus) GetConfigSource() string {
+	if x != nil {
+		return x.ConfigSource
+	}
+	return ""
+}
+
+func (x *AgentStatus) GetSync() string {
+	if x != nil {
+		return x.Sync
+	}
+	return ""
+}
+
+func (x *AgentStatus) GetNackedVersion() uint64 {
+	if x != nil {
+		return x.NackedVersion
+	}
+	return 0
+}
+
+func (x *AgentStatus) GetNackError() string {
+	if x != nil {
+		return x.NackError
+	}
+	return ""
+}
+
 type ApplyConfigRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// config is the fleet file (YAML), validated with the agent's parser.
 	Config []byte `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
 	// name names the file in error messages.
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	DryRun        bool   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Name   string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	DryRun bool   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// force applies a config that removes groups or members that carried
+	// calls in the last 10 minutes; without it such a config is refused
+	// with FailedPrecondition.
+	Force         bool `protobuf:"varint,4,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1078,13 +1123,23 @@ func (x *ApplyConfigRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *ApplyConfigRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
 type ApplyConfigResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// diff is a unified diff from the stored config to the new one.
 	Diff    string `protobuf:"bytes,1,opt,name=diff,proto3" json:"diff,omitempty"`
 	Changed bool   `protobuf:"varint,2,opt,name=changed,proto3" json:"changed,omitempty"`
 	// revision is the stored config's revision after the call.
-	Revision      int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// in_use lists the removed groups and members that carried calls in the
+	// last 10 minutes, one sentence each (refused without force).
+	InUse         []string `protobuf:"bytes,4,rep,name=in_use,json=inUse,proto3" json:"in_use,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1140,8 +1195,18 @@ func (x *ApplyConfigResponse) GetRevision() int64 {
 	return 0
 }
 
+func (x *ApplyConfigResponse) GetInUse() []string {
+	if x != nil {
+		return x.InUse
+	}
+	return nil
+}
+
 type GetConfigRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision selects a stored config from the history; 0 means the
+	// current one.
+	Revision      int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1174,6 +1239,13 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
 	return file_hangar_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetConfigRequest) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 type GetConfigResponse struct {
@@ -1903,6 +1975,192 @@ func (x *EtcdEndpoint) GetLeader() bool {
 	return false
 }
 
+type ListConfigHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// limit caps the entries returned (0: all kept).
+	Limit         int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConfigHistoryRequest) Reset() {
+	*x = ListConfigHistoryRequest{}
+	mi := &file_hangar_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConfigHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConfigHistoryRequest) ProtoMessage() {}
+
+func (x *ListConfigHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hangar_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConfigHistoryRequest.ProtoReflect.Descriptor instead.
+func (*ListConfigHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_hangar_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListConfigHistoryRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListConfigHistoryResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Revisions []*ConfigRevision      `protobuf:"bytes,1,rep,name=revisions,proto3" json:"revisions,omitempty"`
+	// current is the revision of the config in force.
+	Current       int64 `protobuf:"varint,2,opt,name=current,proto3" json:"current,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConfigHistoryResponse) Reset() {
+	*x = ListConfigHistoryResponse{}
+	mi := &file_hangar_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConfigHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConfigHistoryResponse) ProtoMessage() {}
+
+func (x *ListConfigHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hangar_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConfigHistoryResponse.ProtoReflect.Descriptor instead.
+func (*ListConfigHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_hangar_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListConfigHistoryResponse) GetRevisions() []*ConfigRevision {
+	if x != nil {
+		return x.Revisions
+	}
+	return nil
+}
+
+func (x *ListConfigHistoryResponse) GetCurrent() int64 {
+	if x != nil {
+		return x.Current
+	}
+	return 0
+}
+
+// ConfigRevision is one stored fleet file.
+type ConfigRevision struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Revision int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	Time     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// by names who stored it ("the admin token", "certificate CN=ops",
+	// "--fleet-config of replica r1").
+	By string `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	// name is the file name it was applied from.
+	Name          string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	SizeBytes     int64  `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Sha256        string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigRevision) Reset() {
+	*x = ConfigRevision{}
+	mi := &file_hangar_v1_admin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigRevision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigRevision) ProtoMessage() {}
+
+func (x *ConfigRevision) ProtoReflect() protoreflect.Message {
+	mi := &file_hangar_v1_admin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigRevision.ProtoReflect.Descriptor instead.
+func (*ConfigRevision) Descriptor() ([]byte, []int) {
+	return file_hangar_v1_admin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ConfigRevision) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *ConfigRevision) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ConfigRevision) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *ConfigRevision) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ConfigRevision) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *ConfigRevision) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
 var File_hangar_v1_admin_proto protoreflect.FileDescriptor
 
 const file_hangar_v1_admin_proto_rawDesc = "" +
@@ -1987,7 +2245,7 @@ const file_hangar_v1_admin_proto_rawDesc = "" +
 	"\x11ListAgentsRequest\"o\n" +
 	"\x12ListAgentsResponse\x12.\n" +
 	"\x06agents\x18\x01 \x03(\v2\x16.hangar.v1.AgentStatusR\x06agents\x12)\n" +
-	"\x10snapshot_version\x18\x02 \x01(\x04R\x0fsnapshotVersion\"\x90\x03\n" +
+	"\x10snapshot_version\x18\x02 \x01(\x04R\x0fsnapshotVersion\"\x8f\x04\n" +
 	"\vAgentStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x18\n" +
@@ -1998,19 +2256,28 @@ const file_hangar_v1_admin_proto_rawDesc = "" +
 	"\tconnected\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tconnected\x12;\n" +
 	"\vlast_report\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastReport\x12\x16\n" +
-	"\x06probes\x18\t \x03(\tR\x06probes\x1a9\n" +
+	"\x06probes\x18\t \x03(\tR\x06probes\x12#\n" +
+	"\rconfig_source\x18\n" +
+	" \x01(\tR\fconfigSource\x12\x12\n" +
+	"\x04sync\x18\v \x01(\tR\x04sync\x12%\n" +
+	"\x0enacked_version\x18\f \x01(\x04R\rnackedVersion\x12\x1d\n" +
+	"\n" +
+	"nack_error\x18\r \x01(\tR\tnackError\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Y\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"o\n" +
 	"\x12ApplyConfigRequest\x12\x16\n" +
 	"\x06config\x18\x01 \x01(\fR\x06config\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"_\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\"v\n" +
 	"\x13ApplyConfigResponse\x12\x12\n" +
 	"\x04diff\x18\x01 \x01(\tR\x04diff\x12\x18\n" +
 	"\achanged\x18\x02 \x01(\bR\achanged\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x03R\brevision\"\x12\n" +
-	"\x10GetConfigRequest\"G\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x12\x15\n" +
+	"\x06in_use\x18\x04 \x03(\tR\x05inUse\".\n" +
+	"\x10GetConfigRequest\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"G\n" +
 	"\x11GetConfigResponse\x12\x16\n" +
 	"\x06config\x18\x01 \x01(\fR\x06config\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\"\x8d\x01\n" +
@@ -2055,7 +2322,20 @@ const file_hangar_v1_admin_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\tR\aversion\x12\"\n" +
 	"\rdb_size_bytes\x18\x05 \x01(\x03R\vdbSizeBytes\x12\x16\n" +
-	"\x06leader\x18\x06 \x01(\bR\x06leader2\xaa\a\n" +
+	"\x06leader\x18\x06 \x01(\bR\x06leader\"0\n" +
+	"\x18ListConfigHistoryRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"n\n" +
+	"\x19ListConfigHistoryResponse\x127\n" +
+	"\trevisions\x18\x01 \x03(\v2\x19.hangar.v1.ConfigRevisionR\trevisions\x12\x18\n" +
+	"\acurrent\x18\x02 \x01(\x03R\acurrent\"\xb7\x01\n" +
+	"\x0eConfigRevision\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x0e\n" +
+	"\x02by\x18\x03 \x01(\tR\x02by\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12\x16\n" +
+	"\x06sha256\x18\x06 \x01(\tR\x06sha2562\x8a\b\n" +
 	"\fAdminService\x12I\n" +
 	"\n" +
 	"ListGroups\x12\x1c.hangar.v1.ListGroupsRequest\x1a\x1d.hangar.v1.ListGroupsResponse\x12J\n" +
@@ -2070,7 +2350,8 @@ const file_hangar_v1_admin_proto_rawDesc = "" +
 	"\vDrainMember\x12\x1d.hangar.v1.DrainMemberRequest\x1a\x1e.hangar.v1.DrainMemberResponse\x12R\n" +
 	"\rUndrainMember\x12\x1f.hangar.v1.UndrainMemberRequest\x1a .hangar.v1.UndrainMemberResponse\x12O\n" +
 	"\fResetBreaker\x12\x1e.hangar.v1.ResetBreakerRequest\x1a\x1f.hangar.v1.ResetBreakerResponse\x12P\n" +
-	"\x10GetClusterStatus\x12\".hangar.v1.GetClusterStatusRequest\x1a\x18.hangar.v1.ClusterStatusB7Z5github.com/hangarmesh/hangar/proto/hangar/v1;hangarv1b\x06proto3"
+	"\x10GetClusterStatus\x12\".hangar.v1.GetClusterStatusRequest\x1a\x18.hangar.v1.ClusterStatus\x12^\n" +
+	"\x11ListConfigHistory\x12#.hangar.v1.ListConfigHistoryRequest\x1a$.hangar.v1.ListConfigHistoryResponseB7Z5github.com/hangarmesh/hangar/proto/hangar/v1;hangarv1b\x06proto3"
 
 var (
 	file_hangar_v1_admin_proto_rawDescOnce sync.Once
@@ -2084,90 +2365,97 @@ func file_hangar_v1_admin_proto_rawDescGZIP() []byte {
 	return file_hangar_v1_admin_proto_rawDescData
 }
 
-var file_hangar_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_hangar_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_hangar_v1_admin_proto_goTypes = []any{
-	(*ListGroupsRequest)(nil),       // 0: hangar.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),      // 1: hangar.v1.ListGroupsResponse
-	(*GetGroupStatusRequest)(nil),   // 2: hangar.v1.GetGroupStatusRequest
-	(*GroupStatus)(nil),             // 3: hangar.v1.GroupStatus
-	(*BreakerStatus)(nil),           // 4: hangar.v1.BreakerStatus
-	(*MemberStatus)(nil),            // 5: hangar.v1.MemberStatus
-	(*ListServersRequest)(nil),      // 6: hangar.v1.ListServersRequest
-	(*ListServersResponse)(nil),     // 7: hangar.v1.ListServersResponse
-	(*GetServerStatusRequest)(nil),  // 8: hangar.v1.GetServerStatusRequest
-	(*ServerStatus)(nil),            // 9: hangar.v1.ServerStatus
-	(*ListAgentsRequest)(nil),       // 10: hangar.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),      // 11: hangar.v1.ListAgentsResponse
-	(*AgentStatus)(nil),             // 12: hangar.v1.AgentStatus
-	(*ApplyConfigRequest)(nil),      // 13: hangar.v1.ApplyConfigRequest
-	(*ApplyConfigResponse)(nil),     // 14: hangar.v1.ApplyConfigResponse
-	(*GetConfigRequest)(nil),        // 15: hangar.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),       // 16: hangar.v1.GetConfigResponse
-	(*WatchEventsRequest)(nil),      // 17: hangar.v1.WatchEventsRequest
-	(*Event)(nil),                   // 18: hangar.v1.Event
-	(*DrainMemberRequest)(nil),      // 19: hangar.v1.DrainMemberRequest
-	(*DrainMemberResponse)(nil),     // 20: hangar.v1.DrainMemberResponse
-	(*UndrainMemberRequest)(nil),    // 21: hangar.v1.UndrainMemberRequest
-	(*UndrainMemberResponse)(nil),   // 22: hangar.v1.UndrainMemberResponse
-	(*ResetBreakerRequest)(nil),     // 23: hangar.v1.ResetBreakerRequest
-	(*ResetBreakerResponse)(nil),    // 24: hangar.v1.ResetBreakerResponse
-	(*GetClusterStatusRequest)(nil), // 25: hangar.v1.GetClusterStatusRequest
-	(*ClusterStatus)(nil),           // 26: hangar.v1.ClusterStatus
-	(*Replica)(nil),                 // 27: hangar.v1.Replica
-	(*EtcdEndpoint)(nil),            // 28: hangar.v1.EtcdEndpoint
-	nil,                             // 29: hangar.v1.ServerStatus.CallsEntry
-	nil,                             // 30: hangar.v1.AgentStatus.LabelsEntry
-	(BreakerState)(0),               // 31: hangar.v1.BreakerState
-	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
-	(MemberState)(0),                // 33: hangar.v1.MemberState
+	(*ListGroupsRequest)(nil),         // 0: hangar.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),        // 1: hangar.v1.ListGroupsResponse
+	(*GetGroupStatusRequest)(nil),     // 2: hangar.v1.GetGroupStatusRequest
+	(*GroupStatus)(nil),               // 3: hangar.v1.GroupStatus
+	(*BreakerStatus)(nil),             // 4: hangar.v1.BreakerStatus
+	(*MemberStatus)(nil),              // 5: hangar.v1.MemberStatus
+	(*ListServersRequest)(nil),        // 6: hangar.v1.ListServersRequest
+	(*ListServersResponse)(nil),       // 7: hangar.v1.ListServersResponse
+	(*GetServerStatusRequest)(nil),    // 8: hangar.v1.GetServerStatusRequest
+	(*ServerStatus)(nil),              // 9: hangar.v1.ServerStatus
+	(*ListAgentsRequest)(nil),         // 10: hangar.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),        // 11: hangar.v1.ListAgentsResponse
+	(*AgentStatus)(nil),               // 12: hangar.v1.AgentStatus
+	(*ApplyConfigRequest)(nil),        // 13: hangar.v1.ApplyConfigRequest
+	(*ApplyConfigResponse)(nil),       // 14: hangar.v1.ApplyConfigResponse
+	(*GetConfigRequest)(nil),          // 15: hangar.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),         // 16: hangar.v1.GetConfigResponse
+	(*WatchEventsRequest)(nil),        // 17: hangar.v1.WatchEventsRequest
+	(*Event)(nil),                     // 18: hangar.v1.Event
+	(*DrainMemberRequest)(nil),        // 19: hangar.v1.DrainMemberRequest
+	(*DrainMemberResponse)(nil),       // 20: hangar.v1.DrainMemberResponse
+	(*UndrainMemberRequest)(nil),      // 21: hangar.v1.UndrainMemberRequest
+	(*UndrainMemberResponse)(nil),     // 22: hangar.v1.UndrainMemberResponse
+	(*ResetBreakerRequest)(nil),       // 23: hangar.v1.ResetBreakerRequest
+	(*ResetBreakerResponse)(nil),      // 24: hangar.v1.ResetBreakerResponse
+	(*GetClusterStatusRequest)(nil),   // 25: hangar.v1.GetClusterStatusRequest
+	(*ClusterStatus)(nil),             // 26: hangar.v1.ClusterStatus
+	(*Replica)(nil),                   // 27: hangar.v1.Replica
+	(*EtcdEndpoint)(nil),              // 28: hangar.v1.EtcdEndpoint
+	(*ListConfigHistoryRequest)(nil),  // 29: hangar.v1.ListConfigHistoryRequest
+	(*ListConfigHistoryResponse)(nil), // 30: hangar.v1.ListConfigHistoryResponse
+	(*ConfigRevision)(nil),            // 31: hangar.v1.ConfigRevision
+	nil,                               // 32: hangar.v1.ServerStatus.CallsEntry
+	nil,                               // 33: hangar.v1.AgentStatus.LabelsEntry
+	(BreakerState)(0),                 // 34: hangar.v1.BreakerState
+	(*timestamppb.Timestamp)(nil),     // 35: google.protobuf.Timestamp
+	(MemberState)(0),                  // 36: hangar.v1.MemberState
 }
 var file_hangar_v1_admin_proto_depIdxs = []int32{
 	3,  // 0: hangar.v1.ListGroupsResponse.groups:type_name -> hangar.v1.GroupStatus
 	4,  // 1: hangar.v1.GroupStatus.breaker:type_name -> hangar.v1.BreakerStatus
 	5,  // 2: hangar.v1.GroupStatus.members:type_name -> hangar.v1.MemberStatus
 	18, // 3: hangar.v1.GroupStatus.recent_events:type_name -> hangar.v1.Event
-	31, // 4: hangar.v1.BreakerStatus.state:type_name -> hangar.v1.BreakerState
-	32, // 5: hangar.v1.BreakerStatus.half_opens_at:type_name -> google.protobuf.Timestamp
-	33, // 6: hangar.v1.MemberStatus.state:type_name -> hangar.v1.MemberState
+	34, // 4: hangar.v1.BreakerStatus.state:type_name -> hangar.v1.BreakerState
+	35, // 5: hangar.v1.BreakerStatus.half_opens_at:type_name -> google.protobuf.Timestamp
+	36, // 6: hangar.v1.MemberStatus.state:type_name -> hangar.v1.MemberState
 	9,  // 7: hangar.v1.ListServersResponse.servers:type_name -> hangar.v1.ServerStatus
-	33, // 8: hangar.v1.ServerStatus.state:type_name -> hangar.v1.MemberState
-	29, // 9: hangar.v1.ServerStatus.calls:type_name -> hangar.v1.ServerStatus.CallsEntry
+	36, // 8: hangar.v1.ServerStatus.state:type_name -> hangar.v1.MemberState
+	32, // 9: hangar.v1.ServerStatus.calls:type_name -> hangar.v1.ServerStatus.CallsEntry
 	12, // 10: hangar.v1.ListAgentsResponse.agents:type_name -> hangar.v1.AgentStatus
-	30, // 11: hangar.v1.AgentStatus.labels:type_name -> hangar.v1.AgentStatus.LabelsEntry
-	32, // 12: hangar.v1.AgentStatus.connected:type_name -> google.protobuf.Timestamp
-	32, // 13: hangar.v1.AgentStatus.last_report:type_name -> google.protobuf.Timestamp
-	32, // 14: hangar.v1.Event.time:type_name -> google.protobuf.Timestamp
+	33, // 11: hangar.v1.AgentStatus.labels:type_name -> hangar.v1.AgentStatus.LabelsEntry
+	35, // 12: hangar.v1.AgentStatus.connected:type_name -> google.protobuf.Timestamp
+	35, // 13: hangar.v1.AgentStatus.last_report:type_name -> google.protobuf.Timestamp
+	35, // 14: hangar.v1.Event.time:type_name -> google.protobuf.Timestamp
 	27, // 15: hangar.v1.ClusterStatus.replicas:type_name -> hangar.v1.Replica
 	28, // 16: hangar.v1.ClusterStatus.etcd:type_name -> hangar.v1.EtcdEndpoint
-	0,  // 17: hangar.v1.AdminService.ListGroups:input_type -> hangar.v1.ListGroupsRequest
-	2,  // 18: hangar.v1.AdminService.GetGroupStatus:input_type -> hangar.v1.GetGroupStatusRequest
-	6,  // 19: hangar.v1.AdminService.ListServers:input_type -> hangar.v1.ListServersRequest
-	8,  // 20: hangar.v1.AdminService.GetServerStatus:input_type -> hangar.v1.GetServerStatusRequest
-	10, // 21: hangar.v1.AdminService.ListAgents:input_type -> hangar.v1.ListAgentsRequest
-	13, // 22: hangar.v1.AdminService.ApplyConfig:input_type -> hangar.v1.ApplyConfigRequest
-	15, // 23: hangar.v1.AdminService.GetConfig:input_type -> hangar.v1.GetConfigRequest
-	17, // 24: hangar.v1.AdminService.WatchEvents:input_type -> hangar.v1.WatchEventsRequest
-	19, // 25: hangar.v1.AdminService.DrainMember:input_type -> hangar.v1.DrainMemberRequest
-	21, // 26: hangar.v1.AdminService.UndrainMember:input_type -> hangar.v1.UndrainMemberRequest
-	23, // 27: hangar.v1.AdminService.ResetBreaker:input_type -> hangar.v1.ResetBreakerRequest
-	25, // 28: hangar.v1.AdminService.GetClusterStatus:input_type -> hangar.v1.GetClusterStatusRequest
-	1,  // 29: hangar.v1.AdminService.ListGroups:output_type -> hangar.v1.ListGroupsResponse
-	3,  // 30: hangar.v1.AdminService.GetGroupStatus:output_type -> hangar.v1.GroupStatus
-	7,  // 31: hangar.v1.AdminService.ListServers:output_type -> hangar.v1.ListServersResponse
-	9,  // 32: hangar.v1.AdminService.GetServerStatus:output_type -> hangar.v1.ServerStatus
-	11, // 33: hangar.v1.AdminService.ListAgents:output_type -> hangar.v1.ListAgentsResponse
-	14, // 34: hangar.v1.AdminService.ApplyConfig:output_type -> hangar.v1.ApplyConfigResponse
-	16, // 35: hangar.v1.AdminService.GetConfig:output_type -> hangar.v1.GetConfigResponse
-	18, // 36: hangar.v1.AdminService.WatchEvents:output_type -> hangar.v1.Event
-	20, // 37: hangar.v1.AdminService.DrainMember:output_type -> hangar.v1.DrainMemberResponse
-	22, // 38: hangar.v1.AdminService.UndrainMember:output_type -> hangar.v1.UndrainMemberResponse
-	24, // 39: hangar.v1.AdminService.ResetBreaker:output_type -> hangar.v1.ResetBreakerResponse
-	26, // 40: hangar.v1.AdminService.GetClusterStatus:output_type -> hangar.v1.ClusterStatus
-	29, // [29:41] is the sub-list for method output_type
-	17, // [17:29] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	31, // 17: hangar.v1.ListConfigHistoryResponse.revisions:type_name -> hangar.v1.ConfigRevision
+	35, // 18: hangar.v1.ConfigRevision.time:type_name -> google.protobuf.Timestamp
+	0,  // 19: hangar.v1.AdminService.ListGroups:input_type -> hangar.v1.ListGroupsRequest
+	2,  // 20: hangar.v1.AdminService.GetGroupStatus:input_type -> hangar.v1.GetGroupStatusRequest
+	6,  // 21: hangar.v1.AdminService.ListServers:input_type -> hangar.v1.ListServersRequest
+	8,  // 22: hangar.v1.AdminService.GetServerStatus:input_type -> hangar.v1.GetServerStatusRequest
+	10, // 23: hangar.v1.AdminService.ListAgents:input_type -> hangar.v1.ListAgentsRequest
+	13, // 24: hangar.v1.AdminService.ApplyConfig:input_type -> hangar.v1.ApplyConfigRequest
+	15, // 25: hangar.v1.AdminService.GetConfig:input_type -> hangar.v1.GetConfigRequest
+	17, // 26: hangar.v1.AdminService.WatchEvents:input_type -> hangar.v1.WatchEventsRequest
+	19, // 27: hangar.v1.AdminService.DrainMember:input_type -> hangar.v1.DrainMemberRequest
+	21, // 28: hangar.v1.AdminService.UndrainMember:input_type -> hangar.v1.UndrainMemberRequest
+	23, // 29: hangar.v1.AdminService.ResetBreaker:input_type -> hangar.v1.ResetBreakerRequest
+	25, // 30: hangar.v1.AdminService.GetClusterStatus:input_type -> hangar.v1.GetClusterStatusRequest
+	29, // 31: hangar.v1.AdminService.ListConfigHistory:input_type -> hangar.v1.ListConfigHistoryRequest
+	1,  // 32: hangar.v1.AdminService.ListGroups:output_type -> hangar.v1.ListGroupsResponse
+	3,  // 33: hangar.v1.AdminService.GetGroupStatus:output_type -> hangar.v1.GroupStatus
+	7,  // 34: hangar.v1.AdminService.ListServers:output_type -> hangar.v1.ListServersResponse
+	9,  // 35: hangar.v1.AdminService.GetServerStatus:output_type -> hangar.v1.ServerStatus
+	11, // 36: hangar.v1.AdminService.ListAgents:output_type -> hangar.v1.ListAgentsResponse
+	14, // 37: hangar.v1.AdminService.ApplyConfig:output_type -> hangar.v1.ApplyConfigResponse
+	16, // 38: hangar.v1.AdminService.GetConfig:output_type -> hangar.v1.GetConfigResponse
+	18, // 39: hangar.v1.AdminService.WatchEvents:output_type -> hangar.v1.Event
+	20, // 40: hangar.v1.AdminService.DrainMember:output_type -> hangar.v1.DrainMemberResponse
+	22, // 41: hangar.v1.AdminService.UndrainMember:output_type -> hangar.v1.UndrainMemberResponse
+	24, // 42: hangar.v1.AdminService.ResetBreaker:output_type -> hangar.v1.ResetBreakerResponse
+	26, // 43: hangar.v1.AdminService.GetClusterStatus:output_type -> hangar.v1.ClusterStatus
+	30, // 44: hangar.v1.AdminService.ListConfigHistory:output_type -> hangar.v1.ListConfigHistoryResponse
+	32, // [32:45] is the sub-list for method output_type
+	19, // [19:32] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_hangar_v1_admin_proto_init() }
@@ -2182,7 +2470,7 @@ func file_hangar_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hangar_v1_admin_proto_rawDesc), len(file_hangar_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

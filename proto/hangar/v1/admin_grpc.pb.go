@@ -22,18 +22,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_ListGroups_FullMethodName       = "/hangar.v1.AdminService/ListGroups"
-	AdminService_GetGroupStatus_FullMethodName   = "/hangar.v1.AdminService/GetGroupStatus"
-	AdminService_ListServers_FullMethodName      = "/hangar.v1.AdminService/ListServers"
-	AdminService_GetServerStatus_FullMethodName  = "/hangar.v1.AdminService/GetServerStatus"
-	AdminService_ListAgents_FullMethodName       = "/hangar.v1.AdminService/ListAgents"
-	AdminService_ApplyConfig_FullMethodName      = "/hangar.v1.AdminService/ApplyConfig"
-	AdminService_GetConfig_FullMethodName        = "/hangar.v1.AdminService/GetConfig"
-	AdminService_WatchEvents_FullMethodName      = "/hangar.v1.AdminService/WatchEvents"
-	AdminService_DrainMember_FullMethodName      = "/hangar.v1.AdminService/DrainMember"
-	AdminService_UndrainMember_FullMethodName    = "/hangar.v1.AdminService/UndrainMember"
-	AdminService_ResetBreaker_FullMethodName     = "/hangar.v1.AdminService/ResetBreaker"
-	AdminService_GetClusterStatus_FullMethodName = "/hangar.v1.AdminService/GetClusterStatus"
+	AdminService_ListGroups_FullMethodName        = "/hangar.v1.AdminService/ListGroups"
+	AdminService_GetGroupStatus_FullMethodName    = "/hangar.v1.AdminService/GetGroupStatus"
+	AdminService_ListServers_FullMethodName       = "/hangar.v1.AdminService/ListServers"
+	AdminService_GetServerStatus_FullMethodName   = "/hangar.v1.AdminService/GetServerStatus"
+	AdminService_ListAgents_FullMethodName        = "/hangar.v1.AdminService/ListAgents"
+	AdminService_ApplyConfig_FullMethodName       = "/hangar.v1.AdminService/ApplyConfig"
+	AdminService_GetConfig_FullMethodName         = "/hangar.v1.AdminService/GetConfig"
+	AdminService_WatchEvents_FullMethodName       = "/hangar.v1.AdminService/WatchEvents"
+	AdminService_DrainMember_FullMethodName       = "/hangar.v1.AdminService/DrainMember"
+	AdminService_UndrainMember_FullMethodName     = "/hangar.v1.AdminService/UndrainMember"
+	AdminService_ResetBreaker_FullMethodName      = "/hangar.v1.AdminService/ResetBreaker"
+	AdminService_GetClusterStatus_FullMethodName  = "/hangar.v1.AdminService/GetClusterStatus"
+	AdminService_ListConfigHistory_FullMethodName = "/hangar.v1.AdminService/ListConfigHistory"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -58,6 +59,9 @@ type AdminServiceClient interface {
 	UndrainMember(ctx context.Context, in *UndrainMemberRequest, opts ...grpc.CallOption) (*UndrainMemberResponse, error)
 	ResetBreaker(ctx context.Context, in *ResetBreakerRequest, opts ...grpc.CallOption) (*ResetBreakerResponse, error)
 	GetClusterStatus(ctx context.Context, in *GetClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatus, error)
+	// ListConfigHistory lists the stored fleet files, newest first
+	// (read-only). GetConfig with a revision returns one of them.
+	ListConfigHistory(ctx context.Context, in *ListConfigHistoryRequest, opts ...grpc.CallOption) (*ListConfigHistoryResponse, error)
 }
 
 type adminServiceClient struct {
@@ -197,6 +201,16 @@ func (c *adminServiceClient) GetClusterStatus(ctx context.Context, in *GetCluste
 	return out, nil
 }
 
+func (c *adminServiceClient) ListConfigHistory(ctx context.Context, in *ListConfigHistoryRequest, opts ...grpc.CallOption) (*ListConfigHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListConfigHistoryResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListConfigHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -219,6 +233,9 @@ type AdminServiceServer interface {
 	UndrainMember(context.Context, *UndrainMemberRequest) (*UndrainMemberResponse, error)
 	ResetBreaker(context.Context, *ResetBreakerRequest) (*ResetBreakerResponse, error)
 	GetClusterStatus(context.Context, *GetClusterStatusRequest) (*ClusterStatus, error)
+	// ListConfigHistory lists the stored fleet files, newest first
+	// (read-only). GetConfig with a revision returns one of them.
+	ListConfigHistory(context.Context, *ListConfigHistoryRequest) (*ListConfigHistoryResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -264,6 +281,9 @@ func (UnimplementedAdminServiceServer) ResetBreaker(context.Context, *ResetBreak
 }
 func (UnimplementedAdminServiceServer) GetClusterStatus(context.Context, *GetClusterStatusRequest) (*ClusterStatus, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetClusterStatus not implemented")
+}
+func (UnimplementedAdminServiceServer) ListConfigHistory(context.Context, *ListConfigHistoryRequest) (*ListConfigHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListConfigHistory not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -495,6 +515,24 @@ func _AdminService_GetClusterStatus_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListConfigHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListConfigHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListConfigHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListConfigHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListConfigHistory(ctx, req.(*ListConfigHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -545,6 +583,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetClusterStatus",
 			Handler:    _AdminService_GetClusterStatus_Handler,
+		},
+		{
+			MethodName: "ListConfigHistory",
+			Handler:    _AdminService_ListConfigHistory_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -396,7 +396,20 @@ type Hello struct {
 	// dir after a restart), 0 if none.
 	SnapshotVersion uint64 `protobuf:"varint,6,opt,name=snapshot_version,json=snapshotVersion,proto3" json:"snapshot_version,omitempty"`
 	// servers lists the member ids this agent can call.
-	Servers       []string `protobuf:"bytes,7,rep,name=servers,proto3" json:"servers,omitempty"`
+	Servers []string `protobuf:"bytes,7,rep,name=servers,proto3" json:"servers,omitempty"`
+	// config_source says where the agent's fleet comes from: "control-plane"
+	// (snapshots; also "" from older agents) or "local" (a --config file).
+	ConfigSource string `protobuf:"bytes,8,opt,name=config_source,json=configSource,proto3" json:"config_source,omitempty"`
+	// config_sha256 is the hex SHA-256 of the local fleet file's bytes when
+	// config_source is "local". A local fleet that differs from the control
+	// plane's makes the agent LOCAL: its reports never count toward
+	// aggregation.
+	ConfigSha256 string `protobuf:"bytes,9,opt,name=config_sha256,json=configSha256,proto3" json:"config_sha256,omitempty"`
+	// instance is random per agent process. A second stream with the same
+	// agent_id and the same instance replaces the first (a reconnect); one
+	// with another instance is refused while the first is connected (two
+	// agents sharing an id).
+	Instance      string `protobuf:"bytes,10,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -478,6 +491,27 @@ func (x *Hello) GetServers() []string {
 		return x.Servers
 	}
 	return nil
+}
+
+func (x *Hello) GetConfigSource() string {
+	if x != nil {
+		return x.ConfigSource
+	}
+	return ""
+}
+
+func (x *Hello) GetConfigSha256() string {
+	if x != nil {
+		return x.ConfigSha256
+	}
+	return ""
+}
+
+func (x *Hello) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
 }
 
 // Report carries an agent's local view. Reports are sent at once when a
@@ -1183,7 +1217,7 @@ const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"assignment\x18\x02 \x01(\v2\x15.hangar.v1.AssignmentH\x00R\n" +
 	"assignmentB\x05\n" +
-	"\x03msg\"\xaa\x02\n" +
+	"\x03msg\"\x90\x03\n" +
 	"\x05Hello\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x124\n" +
@@ -1191,7 +1225,11 @@ const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\aversion\x18\x04 \x01(\tR\aversion\x12\"\n" +
 	"\fcapabilities\x18\x05 \x01(\x04R\fcapabilities\x12)\n" +
 	"\x10snapshot_version\x18\x06 \x01(\x04R\x0fsnapshotVersion\x12\x18\n" +
-	"\aservers\x18\a \x03(\tR\aservers\x1a9\n" +
+	"\aservers\x18\a \x03(\tR\aservers\x12#\n" +
+	"\rconfig_source\x18\b \x01(\tR\fconfigSource\x12#\n" +
+	"\rconfig_sha256\x18\t \x01(\tR\fconfigSha256\x12\x1a\n" +
+	"\binstance\x18\n" +
+	" \x01(\tR\binstance\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc7\x01\n" +

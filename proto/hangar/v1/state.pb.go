@@ -144,7 +144,13 @@ type AgentReport struct {
 	Replica      string                 `protobuf:"bytes,6,opt,name=replica,proto3" json:"replica,omitempty"`
 	// minute holds each member's calls over the last minute, summed from
 	// the agent's heartbeats (calls by class, latency buckets).
-	Minute        []*MemberReport `protobuf:"bytes,7,rep,name=minute,proto3" json:"minute,omitempty"`
+	Minute []*MemberReport `protobuf:"bytes,7,rep,name=minute,proto3" json:"minute,omitempty"`
+	// nacked_version is the snapshot version the agent refused (0: none),
+	// with the agent's reason.
+	NackedVersion uint64 `protobuf:"varint,8,opt,name=nacked_version,json=nackedVersion,proto3" json:"nacked_version,omitempty"`
+	NackError     string `protobuf:"bytes,9,opt,name=nack_error,json=nackError,proto3" json:"nack_error,omitempty"`
+	// peer is the agent's network address as the replica sees it.
+	Peer          string `protobuf:"bytes,10,opt,name=peer,proto3" json:"peer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +234,27 @@ func (x *AgentReport) GetMinute() []*MemberReport {
 	return nil
 }
 
+func (x *AgentReport) GetNackedVersion() uint64 {
+	if x != nil {
+		return x.NackedVersion
+	}
+	return 0
+}
+
+func (x *AgentReport) GetNackError() string {
+	if x != nil {
+		return x.NackError
+	}
+	return ""
+}
+
+func (x *AgentReport) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
 var File_hangar_v1_state_proto protoreflect.FileDescriptor
 
 const file_hangar_v1_state_proto_rawDesc = "" +
@@ -241,7 +268,7 @@ const file_hangar_v1_state_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x15.hangar.v1.AssignmentR\x05value:\x028\x01\"Y\n" +
 	"\rReplicaReport\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\tR\areplica\x12.\n" +
-	"\x06agents\x18\x02 \x03(\v2\x16.hangar.v1.AgentReportR\x06agents\"\xc2\x02\n" +
+	"\x06agents\x18\x02 \x03(\v2\x16.hangar.v1.AgentReportR\x06agents\"\x9c\x03\n" +
 	"\vAgentReport\x12&\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.hangar.v1.HelloR\x05hello\x12)\n" +
 	"\x06report\x18\x02 \x01(\v2\x11.hangar.v1.ReportR\x06report\x128\n" +
@@ -249,7 +276,12 @@ const file_hangar_v1_state_proto_rawDesc = "" +
 	"\breceived\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\breceived\x12#\n" +
 	"\racked_version\x18\x05 \x01(\x04R\fackedVersion\x12\x18\n" +
 	"\areplica\x18\x06 \x01(\tR\areplica\x12/\n" +
-	"\x06minute\x18\a \x03(\v2\x17.hangar.v1.MemberReportR\x06minuteB7Z5github.com/hangarmesh/hangar/proto/hangar/v1;hangarv1b\x06proto3"
+	"\x06minute\x18\a \x03(\v2\x17.hangar.v1.MemberReportR\x06minute\x12%\n" +
+	"\x0enacked_version\x18\b \x01(\x04R\rnackedVersion\x12\x1d\n" +
+	"\n" +
+	"nack_error\x18\t \x01(\tR\tnackError\x12\x12\n" +
+	"\x04peer\x18\n" +
+	" \x01(\tR\x04peerB7Z5github.com/hangarmesh/hangar/proto/hangar/v1;hangarv1b\x06proto3"
 
 var (
 	file_hangar_v1_state_proto_rawDescOnce sync.Once
