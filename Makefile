@@ -5,16 +5,25 @@ GO ?= go
 BIN := $(CURDIR)/bin
 PKGS := ./...
 
-.PHONY: help build test test-unit demo bench lint fmt tidy clean generate tools fuzz thirdparty
+# Build stamp (internal/version): `make build VERSION=v1.2.3` overrides the git description.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+MODULE := github.com/hangarmesh/hangar
+LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT) \
+	-X $(MODULE)/internal/version.Date=$(DATE) -X $(MODULE)/dataplane/gateway.Version=$(VERSION) \
+	-X $(MODULE)/dataplane/upstream.Version=$(VERSION)
+
+.PHONY: help build test test-unit demo bench lint fmt tidy clean generate tools fuzz thirdparty images certs ops-tools
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 build: ## Build hangar-agent, hangar-controlplane, hangarctl, mcp-math and the demo and bench programs into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./controlplane/cmd/hangar-controlplane ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo ./e2e/cmd/hangar-cpbench ./cli/cmd/hangarctl
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./dataplane/cmd/hangar-agent ./controlplane/cmd/hangar-controlplane ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo ./e2e/cmd/hangar-cpbench ./cli/cmd/hangarctl
 
-test: thirdparty ## Run every test (unit, integration, end to end) with the race detector
+test: thirdparty ops-tools ## Run every test (unit, integration, end to end) with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 test-unit: ## Run the unit tests only (no processes started)
@@ -42,6 +51,21 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 15s); a failing input is wri
 		pkg=$${t%%:*}; name=$${t##*:}; echo "== fuzz $$name in $$pkg for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+IMAGES := hangar-agent hangar-controlplane hangarctl mcp-math
+images: ## Build the container images (needs Docker): $(IMAGES), tagged $(VERSION)
+	for t in $(IMAGES); do \
+	  docker build -f deploy/docker/Dockerfile --target $$t --build-arg VERSION=$(VERSION) \
+	    --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t $$t:$(VERSION) . || exit 1; \
+	done
+
+CERTS_DIR ?= deploy/kubernetes/overlays/dev/secrets
+certs: ## Generate a throw-away dev CA, certificates and tokens into $(CERTS_DIR) (docs/certificates.md)
+	scripts/gen-dev-certs.sh $(CERTS_DIR)
+
+ops-tools: ## Install promtool if missing (the tests of deploy/prometheus and deploy/grafana need it)
+	@command -v promtool >/dev/null 2>&1 || scripts/install-promtool.sh || \
+	  echo "warning: promtool could not be installed; the Prometheus rule tests will fail (see scripts/install-promtool.sh)"
 
 lint: ## go vet, gofmt and go mod tidy checks
 	$(GO) vet $(PKGS)

@@ -23,7 +23,8 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the curr
 func TestMain(m *testing.M) {
 	time.Local = time.UTC // stable clock strings in golden files
 	readVersion = func() versionInfo {
-		return versionInfo{Version: "v0.4.0-test", Go: "go1.26.8", Platform: "linux/amd64"}
+		return versionInfo{Version: "v0.4.0-test", Commit: "0123456789abcdef", Date: "2026-12-01T10:00:00Z",
+			GoVersion: "go1.26.8", Platform: "linux/amd64"}
 	}
 	goleak.VerifyTestMain(m)
 }

@@ -77,10 +77,12 @@ func (a *app) rootCommand() *cobra.Command {
 			"2 control plane unreachable.",
 		SilenceUsage:      true,
 		SilenceErrors:     true,
+		Version:           readVersion().String(),
 		Args:              noArgs,
 		RunE:              func(c *cobra.Command, _ []string) error { return c.Help() },
 		PersistentPreRunE: func(*cobra.Command, []string) error { return a.validateFlags() },
 	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	f := root.PersistentFlags()
 	f.StringArrayVar(&a.controlPlane, "control-plane", nil,
 		"control-plane endpoints HOST:PORT, comma-separated or repeated, tried in order (env "+EnvControlPlane+", default "+DefaultControlPlane+")")

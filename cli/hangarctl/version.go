@@ -3,35 +3,18 @@ package hangarctl
 import (
 	"encoding/json"
 	"fmt"
-	"runtime"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hangarmesh/hangar/internal/version"
 )
 
-// Version is hangarctl's version, set at build time with
-// -ldflags "-X github.com/hangarmesh/hangar/cli/hangarctl.Version=v1.2.3";
-// empty means the module version from the build info.
-var Version string
-
-// versionInfo is what `hangarctl version` prints.
-type versionInfo struct {
-	Version  string `json:"version"`
-	Go       string `json:"go"`
-	Platform string `json:"platform"`
-}
+// versionInfo is what `hangarctl version` prints: the build information
+// internal/version holds (stamped by `make build` with -ldflags).
+type versionInfo = version.Info
 
 // readVersion returns this binary's version; tests replace it.
-var readVersion = func() versionInfo {
-	v := Version
-	if v == "" {
-		v = "(devel)"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-	}
-	return versionInfo{Version: v, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
-}
+var readVersion = version.Get
 
 func (a *app) versionCommand() *cobra.Command {
 	return &cobra.Command{
@@ -57,7 +40,7 @@ func (a *app) versionCommand() *cobra.Command {
 				_, err = a.stdout.Write(raw)
 				return err
 			}
-			_, err := fmt.Fprintf(a.stdout, "hangarctl %s (%s, %s)\n", v.Version, v.Go, v.Platform)
+			_, err := fmt.Fprintf(a.stdout, "hangarctl %s\n", v)
 			return err
 		},
 	}

@@ -17,10 +17,8 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/hangarmesh/hangar/internal/endpoints"
+	"github.com/hangarmesh/hangar/internal/version"
 )
-
-// Version is set at build time.
-var Version = "dev"
 
 // Run runs the hangar-controlplane command line with args until ctx ends.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,8 +27,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Short:         "Hangar's control plane: aggregates agents' health and pushes routing snapshots",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       version.Get().String(),
 	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCommand(stderr), etcdCommand(stderr))

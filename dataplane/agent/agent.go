@@ -16,10 +16,8 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/hangarmesh/hangar/internal/endpoints"
+	"github.com/hangarmesh/hangar/internal/version"
 )
-
-// Version is set at build time.
-var Version = "dev"
 
 // Run runs the hangar-agent command line with args (without the program
 // name) until ctx ends or the front door closes.
@@ -46,8 +44,9 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 			"when a member fails. It reads MCP Hangar's configuration file unchanged.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       version.Get().String(),
 	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

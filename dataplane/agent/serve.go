@@ -22,6 +22,7 @@ import (
 	"github.com/hangarmesh/hangar/dataplane/gateway"
 	"github.com/hangarmesh/hangar/dataplane/metrics"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/version"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -118,7 +119,7 @@ func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *met
 	}
 	var agent *managedAgent
 	opts := controlclient.Options{
-		Endpoints: s.ControlPlane, AgentID: s.AgentID, Host: hostname(), Version: Version,
+		Endpoints: s.ControlPlane, AgentID: s.AgentID, Host: hostname(), Version: version.Version,
 		DialOptions: dial, StateDir: s.StateDir, Logger: log,
 	}
 	if err := setIdentity(&opts, s, log); err != nil {
