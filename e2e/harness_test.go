@@ -23,6 +23,9 @@ import (
 	"github.com/hangarmesh/hangar/e2e/proc"
 )
 
+// e2eVersion is the version stamped into the binaries under test.
+const e2eVersion = "v0.0.0-e2e"
+
 // Binaries built once by TestMain.
 var (
 	agentBin string
@@ -44,7 +47,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		cmd := exec.Command("go", "build", "-race", "-o", dir+"/",
+		cmd := exec.Command("go", "build", "-race", "-ldflags", "-X github.com/hangarmesh/hangar/internal/version.Version="+e2eVersion, "-o", dir+"/",
 			"github.com/hangarmesh/hangar/dataplane/cmd/hangar-agent",
 			"github.com/hangarmesh/hangar/e2e/cmd/mcp-math",
 			"github.com/hangarmesh/hangar/controlplane/cmd/hangar-controlplane",

@@ -32,6 +32,7 @@ import (
 	"github.com/hangarmesh/hangar/controlplane/server"
 	"github.com/hangarmesh/hangar/controlplane/store"
 	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/version"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -53,9 +54,13 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		version.Collector("hangar_build_info"), etcdHealthGauge(st))
 	met := server.NewMetrics(reg)
-	grpcMet := grpcprom.NewServerMetrics()
+	// grpc_server_handling_seconds: latency of the admin calls and of the
+	// agents' streams (a stream's time is its lifetime).
+	grpcMet := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets([]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 60, 600, 3600})))
 	reg.MustRegister(grpcMet)
 
 	gs, err := grpcServer(s, grpcMet, log)

@@ -14,6 +14,7 @@ import (
 	"github.com/hangarmesh/hangar/dataplane/health"
 	"github.com/hangarmesh/hangar/dataplane/outcome"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/version"
 )
 
 // Agent holds the agent's metrics. It is safe for concurrent use.
@@ -32,6 +33,7 @@ type Agent struct {
 	activeMember  *prometheus.GaugeVec
 	failovers     *prometheus.CounterVec
 	failbacks     *prometheus.CounterVec
+	rejections    *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
@@ -40,7 +42,8 @@ var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25
 // new registry.
 func New() *Agent {
 	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		version.Collector("mcp_hangar_build_info"))
 	a := &Agent{Registry: r}
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	a.serverState = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mcp_hangar_mcp_server_state",
@@ -68,8 +71,10 @@ func New() *Agent {
 		Help: "Calls moved from one member to the next inside the call."}, []string{"group", "from", "to", "reason"})
 	a.failbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcp_hangar_group_failbacks_total",
 		Help: "Returns of a priority group to a higher-priority member."}, []string{"group", "to"})
+	a.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcp_hangar_batch_circuit_breaker_rejections_total",
+		Help: "Calls an open group circuit breaker rejected (CircuitOpen), by group."}, []string{"mcp_server"})
 	for _, c := range []prometheus.Collector{a.serverState, a.breakerState, a.toolCalls, a.toolErrors, a.callDuration,
-		a.healthChecks, a.healthLatency, a.attempts, a.rotation, a.activeMember, a.failovers, a.failbacks} {
+		a.healthChecks, a.healthLatency, a.attempts, a.rotation, a.activeMember, a.failovers, a.failbacks, a.rejections} {
 		f(c)
 	}
 	return a
@@ -103,6 +108,9 @@ func (a *Agent) Call(target, tool string, _ outcome.Class, errType router.ErrorT
 	if errType != "" {
 		status = "error"
 		a.toolErrors.WithLabelValues(target, tool, string(errType)).Inc()
+		if errType == router.ErrCircuitOpen {
+			a.rejections.WithLabelValues(target).Inc()
+		}
 	}
 	a.toolCalls.WithLabelValues(target, tool, status).Inc()
 	a.callDuration.WithLabelValues(target, tool).Observe(d.Seconds())
