@@ -19,7 +19,9 @@ func TestDevCertsScript(t *testing.T) {
 		t.Fatal("openssl is not installed: apt-get install openssl (scripts/gen-dev-certs.sh needs it)")
 	}
 	dir := t.TempDir()
-	if out, err := exec.Command("bash", "../scripts/gen-dev-certs.sh", dir, "hangar").CombinedOutput(); err != nil {
+	cmd := exec.Command("bash", "../scripts/gen-dev-certs.sh", dir, "hangar")
+	cmd.Env = append(os.Environ(), "AGENT_IDS=node-a node-b")
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gen-dev-certs.sh: %v\n%s", err, out)
 	}
 	for _, f := range devSecretFiles {
@@ -53,8 +55,15 @@ func TestDevCertsScript(t *testing.T) {
 	for _, c := range []string{"agent", "hangarctl", "hangarctl-read-only", "etcd-client"} {
 		verify(c, "", x509.ExtKeyUsageClientAuth)
 	}
-	if org := pair("hangarctl-read-only").Leaf.Subject.Organization; !slices.Contains(org, "hangar-read-only") {
-		t.Errorf("hangarctl-read-only.crt has organization %v; the control plane grants read-only rights to hangar-read-only", org)
+	// The control plane's roles come from the Subject Organization; an
+	// agent certificate names its agent ids (CN and DNS SANs).
+	for name, org := range map[string]string{"hangarctl-read-only": "hangar-read-only", "hangarctl": "hangar-admin", "agent": "hangar-agent"} {
+		if got := pair(name).Leaf.Subject.Organization; !slices.Equal(got, []string{org}) {
+			t.Errorf("%s.crt has organization %v, want [%s] (its role)", name, got, org)
+		}
+	}
+	if a := pair("agent").Leaf; a.Subject.CommonName != "node-a" || !slices.Equal(a.DNSNames, []string{"node-a", "node-b"}) {
+		t.Errorf("agent.crt names CN %q, SANs %v; want the AGENT_IDS node-a and node-b", a.Subject.CommonName, a.DNSNames)
 	}
 
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair("controlplane")},

@@ -4,13 +4,18 @@
 # (`make certs` writes deploy/kubernetes/overlays/dev/secrets). Not for
 # production: the CA key is left next to the certificates.
 #
-#   scripts/gen-dev-certs.sh DIR [NAMESPACE]
+#   AGENT_IDS="node-a node-b" scripts/gen-dev-certs.sh DIR [NAMESPACE]
+#
+# The control plane lets an agent certificate connect only as the agent ids
+# it names (Subject CN and DNS SANs, O=hangar-agent): AGENT_IDS lists them,
+# e.g. the node names the DaemonSet uses as --agent-id
+# (AGENT_IDS="$(kubectl get nodes -o jsonpath='{.items[*].metadata.name}')").
 #
 # Files (docs/certificates.md):
 #   ca.crt ca.key                     the dev CA
 #   controlplane.crt/.key             replicas' gRPC server certificate
-#   agent.crt/.key                    agents' client certificate (mTLS)
-#   hangarctl.crt/.key                an admin client certificate
+#   agent.crt/.key                    agents' client certificate (mTLS, O=hangar-agent, ids AGENT_IDS)
+#   hangarctl.crt/.key                an admin client certificate (O=hangar-admin)
 #   hangarctl-read-only.crt/.key      a read-only client (O=hangar-read-only)
 #   etcd.crt/.key                     etcd members (server and peer)
 #   etcd-client.crt/.key              the replicas' etcd client certificate
@@ -20,6 +25,7 @@ set -euo pipefail
 dir=${1:?usage: gen-dev-certs.sh DIR [NAMESPACE]}
 ns=${2:-hangar}
 days=${DAYS:-365}
+agent_ids=${AGENT_IDS:-agent-1 agent-2 agent-3}
 command -v openssl >/dev/null || { echo "gen-dev-certs: openssl is required (apt-get install openssl)" >&2; exit 1; }
 mkdir -p "$dir"
 cd "$dir"
@@ -50,7 +56,9 @@ openssl req -x509 -new -key ca.key -subj "/O=hangar-dev/CN=Hangar dev CA" -days 
 svc="hangar-controlplane"
 cert controlplane "/O=hangar/CN=$svc" serverAuth \
 	"DNS:$svc,DNS:$svc.$ns,DNS:$svc.$ns.svc,DNS:$svc.$ns.svc.cluster.local,DNS:localhost,IP:127.0.0.1"
-cert agent "/O=hangar/CN=hangar-agent" clientAuth
+first_id=${agent_ids%% *}
+agent_sans=$(for id in $agent_ids; do printf 'DNS:%s,' "$id"; done)
+cert agent "/O=hangar-agent/CN=$first_id" clientAuth "${agent_sans%,}"
 cert hangarctl "/O=hangar-admin/CN=hangarctl" clientAuth
 cert hangarctl-read-only "/O=hangar-read-only/CN=hangarctl-read-only" clientAuth
 etcd="hangar-etcd"
@@ -63,4 +71,4 @@ for t in admin-token read-only-token agent-token; do
 	openssl rand -hex 32 >"$t"
 done
 chmod 0644 ./*.crt
-echo "gen-dev-certs: wrote the dev CA, certificates and tokens to $dir (namespace $ns)"
+echo "gen-dev-certs: wrote the dev CA, certificates and tokens to $dir (namespace $ns, agent ids: $agent_ids)"
