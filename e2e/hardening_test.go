@@ -31,6 +31,15 @@ func hardTokenFile(t *testing.T) string {
 	return path
 }
 
+// lowerBearer sends the token as "bearer <token>".
+type lowerBearer struct{ base http.RoundTripper }
+
+func (b lowerBearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "bearer "+hardToken)
+	return b.base.RoundTrip(r)
+}
+
 // openFDs counts the process's open file descriptors.
 func openFDs(pid int) int {
 	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
@@ -108,8 +117,9 @@ func TestSlowBodyAttack(t *testing.T) {
 		return v
 	}
 
-	// The valid client connects before the attack, as a running client would.
-	hc := &http.Client{Transport: fdBearer{token: hardToken, base: http.DefaultTransport}}
+	// The valid client connects before the attack, as a running client
+	// would; it writes the scheme in lower case (RFC 7235: any case).
+	hc := &http.Client{Transport: lowerBearer{base: http.DefaultTransport}}
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).Connect(fdCtx(t, 10*time.Second),
 		&mcp.StreamableClientTransport{Endpoint: a.URL(), HTTPClient: hc, DisableStandaloneSSE: true}, nil)
 	if err != nil {

@@ -116,7 +116,6 @@ func settingsFrom(v *viper.Viper) (Settings, error) {
 		AuthTokenFile: v.GetString("auth-token-file"),
 		UnsafeNoAuth:  v.GetBool("unsafe-no-auth"),
 		MetricsAddr:   v.GetString("metrics-listen"),
-		Limits:        limitsFrom(v),
 		ControlPlane:  endpoints.Split(v.GetStringSlice("control-plane")),
 		AgentID:       v.GetString("agent-id"),
 		StateDir:      v.GetString("state-dir"),
@@ -125,6 +124,10 @@ func settingsFrom(v *viper.Viper) (Settings, error) {
 		CPKeyFile:     v.GetString("cp-key-file"),
 		CPTokenFile:   v.GetString("cp-token-file"),
 		CPInsecure:    v.GetBool("cp-insecure"),
+	}
+	var err error
+	if s.Limits, err = limitsFrom(v); err != nil {
+		return s, err
 	}
 	return s, s.Validate()
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -180,19 +181,41 @@ func addLimitFlags(f *pflag.FlagSet) {
 func bindLimitFlags(v *viper.Viper, f *pflag.FlagSet) {
 	for _, name := range limitFlags {
 		must(v.BindPFlag(name, f.Lookup(name)))
-		must(v.BindEnv(name, "HANGAR_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))))
+		must(v.BindEnv(name, limitEnv(name)))
 	}
 }
 
-func limitsFrom(v *viper.Viper) Limits {
-	return Limits{
-		ReadHeaderTimeout: v.GetDuration("read-header-timeout"),
-		BodyTimeout:       v.GetDuration("body-timeout"),
-		IdleTimeout:       v.GetDuration("idle-timeout"),
-		MaxConnections:    v.GetInt("max-connections"),
-		MaxRequestBytes:   v.GetInt64("max-request-bytes"),
-		MaxResponseBytes:  v.GetInt64("max-response-bytes"),
-		RateLimit:         v.GetFloat64("rate-limit"),
-		RateBurst:         v.GetInt("rate-burst"),
+// limitsFrom reads the limits strictly: a HANGAR_* variable that is not a
+// number (or a duration) is an error naming it, not a silent zero.
+func limitsFrom(v *viper.Viper) (Limits, error) {
+	var l Limits
+	var errs []error
+	get := func(name string, parse func(string) error, want string) {
+		raw := strings.TrimSpace(v.GetString(name))
+		if err := parse(raw); err != nil {
+			errs = append(errs, fmt.Errorf("--%s (or %s) %q: not %s", name, limitEnv(name), raw, want))
+		}
 	}
+	dur := func(d *time.Duration) func(string) error {
+		return func(s string) (err error) { *d, err = time.ParseDuration(s); return err }
+	}
+	integer := func(n *int64) func(string) error {
+		return func(s string) (err error) { *n, err = strconv.ParseInt(s, 10, 64); return err }
+	}
+	var conns, burst int64
+	get("read-header-timeout", dur(&l.ReadHeaderTimeout), "a duration such as 10s")
+	get("body-timeout", dur(&l.BodyTimeout), "a duration such as 30s")
+	get("idle-timeout", dur(&l.IdleTimeout), "a duration such as 2m")
+	get("max-connections", integer(&conns), "a whole number")
+	get("max-request-bytes", integer(&l.MaxRequestBytes), "a number of bytes")
+	get("max-response-bytes", integer(&l.MaxResponseBytes), "a number of bytes")
+	get("rate-limit", func(s string) (err error) { l.RateLimit, err = strconv.ParseFloat(s, 64); return err }, "a number of requests per second")
+	get("rate-burst", integer(&burst), "a whole number")
+	l.MaxConnections, l.RateBurst = int(min(conns, 1<<30)), int(min(burst, 1<<30))
+	return l, errors.Join(errs...)
+}
+
+// limitEnv is the environment variable of a limit's flag.
+func limitEnv(name string) string {
+	return "HANGAR_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }

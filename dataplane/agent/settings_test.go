@@ -189,3 +189,28 @@ func TestLimitsFromEnvironment(t *testing.T) {
 		t.Errorf("limits = %+v, want %+v", got.Limits, want)
 	}
 }
+
+func TestLimitsFromBadEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	fleet := filepath.Join(dir, "fleet.yaml")
+	if err := os.WriteFile(fleet, []byte("mcp_servers: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HANGAR_MAX_CONNECTIONS", "lots")
+	t.Setenv("HANGAR_BODY_TIMEOUT", "30")
+	cmd := newRootWith(nil, io.Discard, io.Discard, func(context.Context, Settings) error {
+		t.Error("served with bad limits")
+		return nil
+	})
+	cmd.SetArgs([]string{"--config", fleet, "serve", "--http"})
+	err := cmd.ExecuteContext(t.Context())
+	if err == nil {
+		t.Fatal("bad HANGAR_* limits accepted")
+	}
+	for _, w := range []string{`--max-connections (or HANGAR_MAX_CONNECTIONS) "lots": not a whole number`,
+		`--body-timeout (or HANGAR_BODY_TIMEOUT) "30": not a duration such as 30s`} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+}
