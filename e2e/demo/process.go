@@ -125,6 +125,16 @@ func startAgent(bin, dir, name, cpAddr string, log *logbook) (*agent, error) {
 	return a, nil
 }
 
+// ready reports whether the agent's /health/ready answers 200.
+func (a *agent) ready() (bool, error) {
+	resp, err := http.Get("http://" + a.addr + "/health/ready")
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, fmt.Errorf("/health/ready answers %s", resp.Status)
+}
+
 // url is the agent's MCP endpoint.
 func (a *agent) url() string { return "http://" + a.addr + "/mcp" }
 

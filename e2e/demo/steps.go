@@ -57,6 +57,11 @@ func (d *demo) startAgents(ctx context.Context) error {
 			return fmt.Errorf("start hangar-agent %s: %w", name, err)
 		}
 		d.agents = append(d.agents, a)
+		// The front door listens at once and serves once the first
+		// snapshot brought the fleet: /health/ready says when.
+		if err := waitUntil(ctx, readyTimeout, "agent "+name+" ready (/health/ready)", a.ready); err != nil {
+			return err
+		}
 		if a.cs, err = connect(ctx, a.url()); err != nil {
 			return err
 		}
