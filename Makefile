@@ -14,7 +14,7 @@ LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/i
 	-X $(MODULE)/internal/version.Date=$(DATE) -X $(MODULE)/dataplane/gateway.Version=$(VERSION) \
 	-X $(MODULE)/dataplane/upstream.Version=$(VERSION)
 
-.PHONY: help build test test-unit demo bench lint fmt tidy clean generate tools fuzz thirdparty images certs ops-tools
+.PHONY: help build test test-unit demo bench lint fmt tidy clean generate tools fuzz thirdparty conformance images certs ops-tools
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -31,6 +31,11 @@ test-unit: ## Run the unit tests only (no processes started)
 
 thirdparty: ## Install the third-party MCP software the e2e tests run against (Node 22 and npm packages pinned in e2e/thirdparty)
 	@e2e/thirdparty/install.sh
+
+conformance: thirdparty ## The official MCP conformance suite against the Go SDK's conformance server, directly and through the agent (baseline e2e/conformance/known-failures.txt)
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./e2e/cmd/hangar-conformance github.com/modelcontextprotocol/go-sdk/conformance/everything-server
+	$(BIN)/hangar-conformance -bin $(BIN) $(CONFORMANCE_FLAGS)
 
 demo: build ## Run the demo: a control plane on embedded etcd, two agents, two mcp-math upstreams; the primary killed and restarted
 	@$(BIN)/hangar-demo -bin $(BIN)
@@ -92,4 +97,4 @@ tidy: ## Tidy go.mod and go.sum
 	$(GO) mod tidy
 
 clean: ## Remove build output
-	rm -rf $(BIN) .demo .bench
+	rm -rf $(BIN) .demo .bench .conformance

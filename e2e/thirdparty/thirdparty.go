@@ -36,6 +36,12 @@ func (tl *Tooling) Node() string { return filepath.Join(tl.Dir, "node_modules", 
 // Path returns the absolute path of rel inside the tooling folder.
 func (tl *Tooling) Path(rel string) string { return filepath.Join(tl.Dir, rel) }
 
+// compileCache is the environment entry that lets Node 22 keep compiled
+// code between runs (the suite runs once per scenario in some modes).
+func (tl *Tooling) compileCache() string {
+	return "NODE_COMPILE_CACHE=" + filepath.Join(tl.Dir, "node_modules", ".cache", "node-compile")
+}
+
 // pkg returns the path of a file in an installed npm package.
 func (tl *Tooling) pkg(rel string) string { return filepath.Join(tl.Dir, "node_modules", rel) }
 
