@@ -75,7 +75,7 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 	f.Bool("json-logs", false, "log JSON lines")
 	f.String("auth-token-file", "", "require this bearer token from HTTP clients")
 	f.Bool("unsafe-no-auth", false, "allow a non-loopback HTTP bind without a token")
-	f.String("metrics-listen", "", "serve /metrics on this HOST:PORT instead of the front door's port, where it needs the token when one is set")
+	f.String("metrics-listen", "", "serve /metrics on this HOST:PORT instead of the front door's port, where it needs the token when one is set; with stdio, serve /metrics and the health endpoints there")
 	addLimitFlags(f)
 	f.StringSlice("control-plane", nil, "control-plane replicas HOST:PORT[,HOST:PORT…] (env HANGAR_CONTROL_PLANE): report to them and follow their snapshots")
 	f.String("agent-id", "", "stable agent id for the control plane (default: the host name plus a random suffix, kept in --state-dir)")

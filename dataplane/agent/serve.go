@@ -48,6 +48,13 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 		log.Info("config_loaded", "path", s.ConfigPath, "servers", len(fleet.Servers), "groups", len(fleet.Groups))
 	}
 	met := metrics.New()
+	var sideLn net.Listener // stdio mode's /metrics and health endpoints
+	if !s.HTTP && s.MetricsAddr != "" {
+		if sideLn, err = net.Listen("tcp", s.MetricsAddr); err != nil {
+			return fmt.Errorf("listen on --metrics-listen %s (nothing was started): %w", s.MetricsAddr, err)
+		}
+		defer sideLn.Close()
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -91,6 +98,9 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 			return nil
 		}
 	})
+	if sideLn != nil {
+		eg.Go(func() error { return serveStdioSide(ctx, sideLn, met, installed, log) })
+	}
 	eg.Go(func() error {
 		defer cancel() // the front door closing (stdin EOF) stops the agent
 		if s.HTTP {
