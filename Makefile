@@ -34,7 +34,7 @@ thirdparty: ## Install the third-party MCP software the e2e tests run against (N
 
 conformance: thirdparty ## The official MCP conformance suite against the Go SDK's conformance server, directly and through the agent (baseline e2e/conformance/known-failures.txt)
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./dataplane/cmd/hangar-agent ./e2e/cmd/hangar-conformance github.com/modelcontextprotocol/go-sdk/conformance/everything-server
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./dataplane/cmd/hangar-agent ./e2e/cmd/hangar-conformance github.com/modelcontextprotocol/go-sdk/conformance/everything-server
 	$(BIN)/hangar-conformance -bin $(BIN) $(CONFORMANCE_FLAGS)
 
 demo: build ## Run the demo: a control plane on embedded etcd, two agents, two mcp-math upstreams; the primary killed and restarted
