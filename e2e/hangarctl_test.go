@@ -154,7 +154,7 @@ type ctlGroup struct {
 	} `json:"breaker"`
 	Active          string      `json:"active_member"`
 	Members         []ctlMember `json:"members"`
-	SnapshotVersion uint64      `json:"snapshot_version,string"`
+	SnapshotVersion uint64      `json:"snapshot_version"`
 	AgentsAcked     int         `json:"agents_acked"`
 	AgentsTotal     int         `json:"agents_total"`
 }
@@ -319,12 +319,12 @@ func TestCtlGroupStatus(t *testing.T) {
 		return g.AgentsAcked == 2 && g.AgentsTotal == 2
 	})
 	if g.ID != group || g.Strategy != "priority" || g.State != "healthy" || g.Active != primary ||
-		g.Breaker.State != "BREAKER_STATE_CLOSED" || g.SnapshotVersion == 0 {
+		g.Breaker.State != "closed" || g.SnapshotVersion == 0 {
 		t.Errorf("group status -o json: %+v; want %s, priority, healthy, active %s, breaker closed, a snapshot version",
 			g, group, primary)
 	}
 	for _, id := range []string{primary, backup} {
-		if m := g.member(id); m.State != "MEMBER_STATE_READY" || !m.InRotation || m.Drained {
+		if m := g.member(id); m.State != "ready" || !m.InRotation || m.Drained {
 			t.Errorf("group status -o json: member %s = %+v; want ready, in rotation, not drained", id, m)
 		}
 	}
@@ -402,7 +402,7 @@ func (w *ctlWorld) configGet() (string, int64) {
 	text := w.mustCtl("config", "get")
 	raw := w.mustCtl("config", "get", "-o", "json")
 	var resp struct {
-		Revision int64 `json:"revision,string"`
+		Revision int64 `json:"revision"`
 	}
 	if err := json.Unmarshal([]byte(raw), &resp); err != nil {
 		w.t.Fatalf("config get -o json: %v\n%s", err, raw)
@@ -464,7 +464,11 @@ func TestCtlConfigApply(t *testing.T) {
 	}
 	goodPath := writeFile(t, "good.yaml", good)
 
-	out := w.mustCtl("config", "apply", "-f", goodPath, "--dry-run")
+	dry := w.ctl("config", "apply", "-f", goodPath, "--dry-run")
+	if dry.code != 1 || dry.stderr != "" {
+		t.Errorf("config apply --dry-run with a diff: %s\nwant exit 1 (as kubectl diff) and no error", dry)
+	}
+	out := dry.stdout
 	for _, want := range []string{"-    " + oldDescription, "+    " + newDescription, "dry run: the config would change"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config apply --dry-run: no %q in\n%s", want, out)
@@ -472,6 +476,9 @@ func TestCtlConfigApply(t *testing.T) {
 	}
 	if now, rev := w.configGet(); now != orig || rev != rev0 {
 		t.Fatalf("after a dry run the stored config changed (revision %d → %d):\n%s", rev0, rev, now)
+	}
+	if same := w.ctl("config", "apply", "-f", writeFile(t, "same.yaml", orig), "--dry-run"); same.code != 0 {
+		t.Errorf("config apply --dry-run of the stored file: %s\nwant exit 0 (no diff)", same)
 	}
 
 	v0 := make([]float64, len(w.agents))
@@ -539,7 +546,7 @@ func TestCtlBreakerReset(t *testing.T) {
 		t.Fatalf("call with the breaker open: %+v, %v; want CircuitOpen", res, err)
 	}
 	w.waitGroup(15*time.Second, "the breaker open", func(g ctlGroup) bool {
-		return g.Breaker.State == "BREAKER_STATE_OPEN" && g.Breaker.OpenAgents >= 1 && g.State == "degraded"
+		return g.Breaker.State == "open" && g.Breaker.OpenAgents >= 1 && g.State == "degraded"
 	})
 	w.waitTable(5*time.Second, "Breaker: OPEN", func(out string) bool {
 		return strings.Contains(out, "\nBreaker: OPEN — ")
@@ -594,7 +601,7 @@ func TestCtlBreakerReset(t *testing.T) {
 		}
 	}
 	w.waitGroup(15*time.Second, "the breaker closed", func(g ctlGroup) bool {
-		return g.Breaker.State == "BREAKER_STATE_CLOSED" && g.State == "healthy"
+		return g.Breaker.State == "closed" && g.State == "healthy"
 	})
 }
 

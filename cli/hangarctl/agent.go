@@ -15,8 +15,12 @@ func (a *app) agentCommand() *cobra.Command {
 	c := parent("agent", "Show connected hangar-agents")
 	c.AddCommand(&cobra.Command{
 		Use:   "list",
-		Short: "List connected agents, their replica and the snapshot version each has ACKed",
-		Args:  noArgs,
+		Short: "List connected agents: version, replica, config source, sync state and the snapshot each has ACKed",
+		Long: "List connected agents, as istioctl proxy-status. SOURCE is where an agent's fleet file comes from\n" +
+			"(control-plane, or local: its own --config). SYNC is SYNCED (runs the current snapshot), STALE\n" +
+			"(has not ACKed it yet), NACKED (refused it: the reason follows) or LOCAL (runs a local fleet file\n" +
+			"that differs from the stored one; its reports do not count toward decisions).",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.dial()
 			if err != nil {
@@ -35,11 +39,21 @@ func (a *app) agentCommand() *cobra.Command {
 }
 
 func agentListTable(w io.Writer, resp *hangarv1.ListAgentsResponse) error {
-	fmt.Fprintln(w, "AGENT\tHOST\tVERSION\tREPLICA\tSNAPSHOT\tCONNECTED\tLAST REPORT\tPROBES\tLABELS")
+	fmt.Fprintln(w, "AGENT\tHOST\tVERSION\tREPLICA\tSOURCE\tSYNC\tSNAPSHOT\tCONNECTED\tLAST REPORT\tPROBES\tLABELS")
+	var nacks []string
 	for _, ag := range resp.GetAgents() {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ag.GetId(), orDash(ag.GetHost()), orDash(ag.GetVersion()),
-			orDash(ag.GetReplica()), acked(ag.GetAckedVersion(), resp.GetSnapshotVersion()),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ag.GetId(), orDash(ag.GetHost()), orDash(ag.GetVersion()),
+			orDash(ag.GetReplica()), orDash(ag.GetConfigSource()), orDash(ag.GetSync()), acked(ag.GetAckedVersion(), resp.GetSnapshotVersion()),
 			date(ag.GetConnected()), clock(ag.GetLastReport()), list(ag.GetProbes()), labels(ag.GetLabels()))
+		if ag.GetNackError() != "" {
+			nacks = append(nacks, fmt.Sprintf("%s NACKED snapshot %d: %s", ag.GetId(), ag.GetNackedVersion(), ag.GetNackError()))
+		}
+	}
+	if len(nacks) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range nacks {
+			fmt.Fprintln(w, n)
+		}
 	}
 	return nil
 }

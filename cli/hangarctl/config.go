@@ -25,7 +25,8 @@ func (a *app) configApplyCommand() *cobra.Command {
 		Use:   "apply -f FILE",
 		Short: "Validate a fleet file and store it; agents get the new snapshot within a second",
 		Long: "Validate a fleet file with the agents' parser and store it. The control plane prints a\n" +
-			"unified diff from the stored config; --dry-run shows it without storing anything.\n" +
+			"unified diff from the stored config; --dry-run shows it without storing anything and,\n" +
+			"as kubectl diff, exits 1 when there is a diff (0 when the file matches the stored config).\n" +
 			"An invalid file is rejected with its file:line and exit code 1.",
 		Example: "  hangarctl config apply -f fleet.yaml --dry-run\n" +
 			"  render-fleet | hangarctl config apply -f -",
@@ -46,7 +47,13 @@ func (a *app) configApplyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printer{a.output, a.stdout}.print(resp, func(w io.Writer) error { return applyTable(w, resp, dryRun) })
+			if err := (printer{a.output, a.stdout}).print(resp, func(w io.Writer) error { return applyTable(w, resp, dryRun) }); err != nil {
+				return err
+			}
+			if dryRun && resp.GetChanged() {
+				return quietExit{ExitDiff} // the diff is the answer; nothing more to say
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVarP(&file, "filename", "f", "", "the fleet file (YAML); - reads standard input")

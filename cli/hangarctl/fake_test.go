@@ -142,10 +142,14 @@ func (f *fakeAdmin) GetServerStatus(_ context.Context, req *hangarv1.GetServerSt
 func (f *fakeAdmin) ListAgents(context.Context, *hangarv1.ListAgentsRequest) (*hangarv1.ListAgentsResponse, error) {
 	return &hangarv1.ListAgentsResponse{SnapshotVersion: 12, Agents: []*hangarv1.AgentStatus{
 		{Id: "agent-1", Host: "web-1", Version: "v0.4.0", Labels: map[string]string{"zone": "a", "app": "web"}, Replica: "cp-1",
-			AckedVersion: 12, Connected: at(-86400), LastReport: at(-1), Probes: []string{"my-mcp", "my-mcp-old", "search-a"}},
+			AckedVersion: 12, Connected: at(-86400), LastReport: at(-1), Probes: []string{"my-mcp", "my-mcp-old", "search-a"},
+			ConfigSource: "control-plane", Sync: "SYNCED"},
 		{Id: "agent-2", Host: "web-2", Version: "v0.4.0", Replica: "cp-2", AckedVersion: 11, Connected: at(-3600), LastReport: at(-2),
-			Probes: []string{"my-mcp"}},
-		{Id: "agent-3", Host: "batch-1", Version: "v0.3.9", Replica: "cp-1", Connected: at(-5)},
+			Probes: []string{"my-mcp"}, ConfigSource: "control-plane", Sync: "NACKED", NackedVersion: 12,
+			NackError: "fleet configuration of snapshot 12: config.yaml:4: unknown key"},
+		{Id: "agent-3", Host: "batch-1", Version: "v0.3.9", Replica: "cp-1", Connected: at(-5), ConfigSource: "control-plane", Sync: "STALE"},
+		{Id: "agent-4", Host: "lab-1", Version: "v0.4.0", Replica: "cp-2", AckedVersion: 12, Connected: at(-60), LastReport: at(-3),
+			ConfigSource: "local", Sync: "LOCAL"},
 	}}, nil
 }
 
@@ -167,6 +171,9 @@ func (f *fakeAdmin) ApplyConfig(_ context.Context, req *hangarv1.ApplyConfigRequ
 	resp := &hangarv1.ApplyConfigResponse{
 		Diff:    "--- stored (revision 7)\n+++ " + req.GetName() + "\n@@ -3 +3 @@\n-    strategy: priority\n+    strategy: round_robin\n",
 		Changed: true, Revision: 8,
+	}
+	if strings.Contains(string(req.GetConfig()), "# unchanged") { // the stored file, byte for byte
+		resp = &hangarv1.ApplyConfigResponse{Revision: 7}
 	}
 	if req.GetDryRun() {
 		resp.Revision = 7

@@ -6,6 +6,10 @@ import (
 	"testing"
 )
 
+// exitCodes are the golden commands that do not exit 0: a dry run with a
+// diff exits 1, as kubectl diff.
+var exitCodes = map[string]int{"config_apply_dry_run": ExitDiff}
+
 // TestGolden checks every command's output in every format it is asked in
 // against testdata/NAME.FORMAT.golden.
 func TestGolden(t *testing.T) {
@@ -46,11 +50,30 @@ func TestGolden(t *testing.T) {
 					args = append(args, "--token-file", tokenFile(t, adminToken))
 				}
 				r := run(t, "", append(args, tt.args...)...)
-				if r.code != 0 || r.stderr != "" {
+				if want := exitCodes[tt.name]; r.code != want || r.stderr != "" {
 					t.Fatalf("hangarctl %s: exit %d, stderr %q", strings.Join(tt.args, " "), r.code, r.stderr)
 				}
 				golden(t, tt.name+"."+format, r.stdout)
 			})
+		}
+	}
+}
+
+// TestDryRunExitCode: `config apply --dry-run` exits 1 when the file
+// differs from the stored config and 0 when it does not, so a script can
+// gate on it; neither case prints an error.
+func TestDryRunExitCode(t *testing.T) {
+	_, addr := startFake(t)
+	for _, tc := range []struct {
+		fleet string
+		want  int
+	}{
+		{"groups:\n  my-mcp-group:\n    strategy: round_robin\n", ExitDiff},
+		{"# unchanged\ngroups:\n  my-mcp-group:\n    strategy: priority\n", ExitOK},
+	} {
+		r := run(t, tc.fleet, "--control-plane", addr, "config", "apply", "--dry-run", "-f", "-")
+		if r.code != tc.want || r.stderr != "" {
+			t.Errorf("dry run of %q: exit %d, stderr %q; want exit %d and no error", tc.fleet, r.code, r.stderr, tc.want)
 		}
 	}
 }

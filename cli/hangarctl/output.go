@@ -28,11 +28,21 @@ var jsonOptions = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated:
 // own spacing varies from build to build on purpose; re-indenting it with
 // encoding/json makes the output byte-for-byte stable.
 func encodeJSON(m proto.Message) ([]byte, error) {
+	raw, err := marshalJSON(m)
+	if err != nil {
+		return nil, err
+	}
+	return indentJSON(raw)
+}
+
+// marshalJSON is protojson's rendering of m with enums as lower-case words
+// and 64-bit integers as numbers (normalize).
+func marshalJSON(m proto.Message) ([]byte, error) {
 	raw, err := jsonOptions.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s as JSON: %w", m.ProtoReflect().Descriptor().Name(), err)
 	}
-	return indentJSON(raw)
+	return normalize(raw, m.ProtoReflect().Descriptor())
 }
 
 // indentJSON indents raw by two spaces and ends it with a newline.
@@ -48,9 +58,9 @@ func indentJSON(raw []byte) ([]byte, error) {
 // encodeYAML renders the same document as encodeJSON as block-style YAML,
 // keeping the field order (JSON is YAML, so the node tree keeps it).
 func encodeYAML(m proto.Message) ([]byte, error) {
-	raw, err := jsonOptions.Marshal(m)
+	raw, err := marshalJSON(m)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s as YAML: %w", m.ProtoReflect().Descriptor().Name(), err)
+		return nil, err
 	}
 	return jsonToYAML(raw)
 }

@@ -19,7 +19,15 @@ const (
 	ExitOK          = 0 // the command did what was asked
 	ExitUserError   = 1 // bad flags or arguments, or the control plane refused the request
 	ExitUnreachable = 2 // no control-plane endpoint answered
+	// ExitDiff is what `config apply --dry-run` returns when the file
+	// differs from the stored config, as kubectl diff.
+	ExitDiff = 1
 )
+
+// quietExit ends a command with an exit code and no error message.
+type quietExit struct{ code int }
+
+func (q quietExit) Error() string { return fmt.Sprintf("exit %d", q.code) }
 
 // DefaultControlPlane is the endpoint used when neither --control-plane nor
 // HANGAR_CONTROL_PLANE names one.
@@ -45,6 +53,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err == nil {
 		return ExitOK
+	}
+	var q quietExit
+	if errors.As(err, &q) {
+		return q.code
 	}
 	fmt.Fprintln(stderr, "hangarctl: "+message(err))
 	return exitCode(err)
