@@ -40,10 +40,11 @@ conformance: thirdparty ## The official MCP conformance suite against the Go SDK
 demo: build ## Run the demo: a control plane on embedded etcd, two agents, two mcp-math upstreams; the primary killed and restarted
 	@$(BIN)/hangar-demo -bin $(BIN)
 
-bench: build ## Benchmarks: agent vs direct vs reverse proxy, failover under load; control-plane fan-out to 1,000 and 10,000 agents
+bench: build ## Benchmarks: agent vs direct vs reverse proxy, failover under load; control-plane fan-out to 1,000 and 10,000 agents on one replica, 30,000 on three
 	$(BIN)/hangar-bench -bin $(BIN) $(BENCH_FLAGS)
 	$(BIN)/hangar-cpbench -agents 1000 -json .bench/cpbench-1000.json $(CPBENCH_FLAGS)
 	$(BIN)/hangar-cpbench -agents 10000 -json .bench/cpbench-10000.json $(CPBENCH_FLAGS)
+	$(BIN)/hangar-cpbench -agents 30000 -replicas 3 -rounds 3 -json .bench/cpbench-30000x3.json $(CPBENCH_FLAGS)
 
 # Fuzz targets as package:Name. Their corpora live in each package's
 # testdata/fuzz/Name (plain `go test` replays them).

@@ -60,7 +60,7 @@ func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error
 	}
 	c := &agentConn{
 		id: hello.GetAgentId(), hello: hello, kick: kick, peer: peerAddr(stream.Context()),
-		queue: make(chan *hangarv1.ControlMessage, queueSize), connected: s.clk.Now(),
+		queue: make(chan *outMsg, queueSize), connected: s.clk.Now(),
 	}
 	if err := s.hub.add(c); err != nil {
 		s.log.Warn("agent_refused", "agent_id", c.id, "peer", c.peer, "error", err.Error())
@@ -81,10 +81,15 @@ func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error
 			case <-ctx.Done():
 				return
 			case out := <-c.queue:
-				if err := stream.Send(out); err != nil {
+				pm, err := out.prepared(stream)
+				if err == nil {
+					err = stream.SendMsg(pm)
+				}
+				if err != nil {
 					sendErr <- err
 					return
 				}
+				s.met.sentBytes.WithLabelValues(out.kind).Add(float64(out.size))
 			}
 		}
 	}()
@@ -158,19 +163,15 @@ func (s *agentService) handle(c *agentConn, m *hangarv1.AgentMessage) error {
 		} else {
 			s.hub.notify()
 		}
+		s.hub.called(c, msg.Report)
 	case *hangarv1.AgentMessage_Ack:
-		c.mu.Lock()
-		if msg.Ack.GetVersion() > c.acked {
-			c.acked = msg.Ack.GetVersion()
+		if s.hub.ack(c, msg.Ack.GetVersion()) {
+			s.hub.acked(msg.Ack.GetVersion(), now)
+			s.hub.push(c, nil, false)
 		}
-		c.mu.Unlock()
-		s.hub.acked(c, msg.Ack.GetVersion(), now)
 	case *hangarv1.AgentMessage_Nack:
-		c.mu.Lock()
-		c.parked, c.nackError = msg.Nack.GetVersion(), msg.Nack.GetError()
-		c.mu.Unlock()
+		s.hub.nack(c, msg.Nack.GetVersion(), msg.Nack.GetError())
 		s.hub.notifyPublisher()
-		s.hub.park(c.id, msg.Nack.GetVersion())
 		s.met.nacks.Inc()
 		s.log.Warn("snapshot_nacked", "agent_id", c.id, "version", msg.Nack.GetVersion(), "error", msg.Nack.GetError())
 	case *hangarv1.AgentMessage_Hello:
@@ -189,15 +190,12 @@ func reportKind(r *hangarv1.Report) string {
 }
 
 // acked records convergence: from the snapshot's decision to this ACK.
-func (h *hub) acked(c *agentConn, version uint64, now time.Time) {
-	h.mu.Lock()
-	snap := h.snapshot
-	h.mu.Unlock()
-	if snap != nil && snap.GetVersion() == version && snap.GetCreated() != nil {
-		h.met.convergence.Observe(now.Sub(snap.GetCreated().AsTime()).Seconds())
+func (h *hub) acked(version uint64, now time.Time) {
+	if v := h.latest.Load(); v != nil && v.version == version && v.created != nil {
+		h.met.convergence.Observe(now.Sub(v.created.AsTime()).Seconds())
 	}
-	// Only the published summary carries the ACKed version: an ACK changes
-	// no decision, so it must not wake the leader (every agent ACKs every
-	// snapshot, and a decision reads every agent).
-	h.notifyPublisher()
+	// An ACK changes no decision, nor the reports published in etcd (they
+	// carry the ACKed version as of their periodic refresh): every agent
+	// ACKs every snapshot, and waking the leader or the publisher for each
+	// would cost O(agents) work and etcd writes per snapshot.
 }

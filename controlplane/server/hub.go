@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -15,9 +16,11 @@ import (
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
-// queueSize bounds the messages waiting to be sent to one agent. An agent
-// that falls this far behind is disconnected and resyncs on reconnect: it
-// never stalls the fan-out to the others (docs/design.md §4.1).
+// queueSize bounds the messages waiting to be sent to one agent, and the
+// snapshot versions written while the agent has not ACKed the one in
+// flight. An agent that falls this far behind is disconnected and resyncs
+// on reconnect: it never stalls the fan-out to the others (docs/design.md
+// §4.1).
 const queueSize = 16
 
 // helloTimeout bounds the wait for an agent's Hello.
@@ -30,7 +33,7 @@ var errSlowAgent = status.Error(codes.ResourceExhausted, "hangar: agent too slow
 type agentConn struct {
 	id        string
 	hello     *hangarv1.Hello
-	queue     chan *hangarv1.ControlMessage
+	queue     chan *outMsg
 	kick      context.CancelCauseFunc // ends the stream
 	connected time.Time
 	peer      string // network address, for messages
@@ -41,35 +44,62 @@ type agentConn struct {
 	minute      minuteWindow // the last minute of heartbeat counters
 	minuteSum   []*hangarv1.MemberReport
 	minuteAt    time.Time // when minuteSum was taken
-	acked       uint64    // last ACKed snapshot version
-	parked      uint64    // NACKed version, not resent
-	sent        uint64    // last snapshot version queued
+	pubAcked    uint64    // the ACKed version as of minuteAt
 	nackError   string
 	assignments []string
+	sync        syncState
 }
 
-// enqueue queues msg without blocking; false means the queue is full.
-func (c *agentConn) enqueue(msg *hangarv1.ControlMessage) bool {
+// syncState is what one agent runs and what is on its way to it; see
+// hub.next. Guarded by agentConn.mu.
+type syncState struct {
+	sub    subscription
+	acked  uint64 // the version the agent runs (last ACKed on this stream)
+	hash   string // hash of the fleet file the agent holds
+	parked uint64 // NACKed version, not resent
+
+	// The snapshot in flight (sent, neither ACKed nor NACKed yet); 0: none.
+	inflight     uint64
+	inflightFull bool // a full snapshot
+	inflightCfg  bool // with the fleet file
+	inflightHash string
+
+	behind   int      // versions written while one was in flight
+	needFull bool     // the agent NACKed a delta: send a full snapshot
+	extra    []string // groups the agent began calling: send their state
+}
+
+// ackedVersion is the version the agent last ACKed. c.mu must be held.
+func (c *agentConn) ackedVersion() uint64 { return c.sync.acked }
+
+// enqueue queues m without blocking; false means the queue is full.
+func (c *agentConn) enqueue(m *outMsg) bool {
 	select {
-	case c.queue <- msg:
+	case c.queue <- m:
 		return true
 	default:
 		return false
 	}
 }
 
+// historySize is how many snapshot versions a replica keeps as bases of
+// deltas; an agent further behind gets a full snapshot.
+const historySize = 16
+
 // hub holds the agents connected to this replica and fans snapshots out.
 type hub struct {
 	log *slog.Logger
 	met *Metrics
 
-	mu       sync.Mutex
-	conns    map[string]*agentConn
-	snapshot *hangarv1.Snapshot  // the latest, sent to new agents
-	assign   map[string][]string // agent → probed members, from the leader
-	parked   map[string]uint64   // agent → the version it NACKed, across reconnects
-	changed  chan struct{}       // wakes the report publisher
-	lead     chan struct{}       // wakes the leader's decision loop
+	latest  atomic.Pointer[view] // the newest snapshot
+	mu      sync.Mutex
+	conns   map[string]*agentConn
+	history []*view             // the latest historySize views, oldest first
+	assign  map[string][]string // agent → probed members, from the leader
+	parked  map[string]uint64   // agent → the version it NACKed, across reconnects
+	changed chan struct{}       // wakes the report publisher
+	stale   atomic.Bool         // heartbeats changed the reports: publish at the next heartbeat tick
+	lead    chan struct{}       // wakes the leader's decision loop
 }
 
 func newHub(log *slog.Logger, met *Metrics) *hub {
@@ -78,13 +108,9 @@ func newHub(log *slog.Logger, met *Metrics) *hub {
 }
 
 // notifyPublisher says reports changed in a way only the published summary
-// needs (a heartbeat): the leader sees it at its next tick.
-func (h *hub) notifyPublisher() {
-	select {
-	case h.changed <- struct{}{}:
-	default:
-	}
-}
+// needs (a heartbeat): they are published within publishHeartbeats, and
+// the leader sees them at its next tick.
+func (h *hub) notifyPublisher() { h.stale.Store(true) }
 
 // notify says the agents or their states changed: publish and decide now.
 func (h *hub) notify() {
@@ -103,6 +129,8 @@ func (h *hub) notify() {
 // id is refused while the first is connected, so two agents sharing an id
 // never take turns (every swap would change the fleet's reports).
 func (h *hub) add(c *agentConn) error {
+	c.sync.sub = newSubscription(c.hello)
+	c.sync.hash = c.hello.GetConfigHash()
 	h.mu.Lock()
 	old := h.conns[c.id]
 	if old != nil && old.hello.GetInstance() != c.hello.GetInstance() {
@@ -110,16 +138,16 @@ func (h *hub) add(c *agentConn) error {
 		return duplicateError(c.id, old)
 	}
 	h.conns[c.id] = c
-	c.parked = h.parked[c.id] // a NACKed version stays parked after a reconnect
-	snap, assign := h.snapshot, h.assign[c.id]
+	c.sync.parked = h.parked[c.id] // a NACKed version stays parked after a reconnect
+	assign := h.assign[c.id]
 	n := len(h.conns)
 	h.mu.Unlock()
 	if old != nil {
 		old.kick(errors.New("hangar: replaced by a newer stream of the same agent"))
 	}
 	h.met.agents.Set(float64(n))
-	if snap != nil {
-		h.push(c, snap, assign)
+	if v := h.latest.Load(); v != nil {
+		h.push(c, assign, true)
 	}
 	h.notify()
 	return nil
@@ -146,46 +174,70 @@ func (h *hub) remove(c *agentConn) {
 	h.notify()
 }
 
-// broadcast sends a new snapshot and the assignments to every agent.
-func (h *hub) broadcast(snap *hangarv1.Snapshot, assign map[string][]string) {
+// broadcast makes v the latest snapshot and pushes it, and the
+// assignments, to every agent.
+func (h *hub) broadcast(v *view, assign map[string][]string) {
 	h.mu.Lock()
-	if h.snapshot == nil || snap.GetVersion() != h.snapshot.GetVersion() {
+	prev := h.latest.Load()
+	if prev == nil || v.version != prev.version {
 		clear(h.parked) // a new snapshot: nothing parked applies to it
 	}
-	h.snapshot, h.assign = snap, assign
+	if prev != nil {
+		prev.retire()
+	}
+	h.history = append(h.history, v)
+	if len(h.history) > historySize {
+		h.history[0] = nil
+		h.history = h.history[1:]
+	}
+	h.latest.Store(v)
+	h.assign = assign
 	conns := make([]*agentConn, 0, len(h.conns))
 	for _, c := range h.conns {
 		conns = append(conns, c)
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
-		h.push(c, snap, assign[c.id])
+		h.push(c, assign[c.id], true)
 	}
 }
 
-// push queues snap (unless this agent NACKed that version, or already has
-// it) and its assignment; a full queue disconnects the agent.
-func (h *hub) push(c *agentConn, snap *hangarv1.Snapshot, probe []string) {
-	// Decide and enqueue under c.mu, so that two pushes racing for one
-	// agent (its connect and a broadcast) keep their order in its queue.
-	c.mu.Lock()
-	skipSnap := snap.GetVersion() == c.parked || snap.GetVersion() <= c.sent
-	sameAssign := slices.Equal(c.assignments, probe) && c.sent != 0
-	full, pushed := false, false
-	if !skipSnap {
-		c.sent = snap.GetVersion()
-		// Every agent gets the same message (read-only from here on): one
-		// snapshot costs no copy per agent, only its encoding on the wire.
-		full = !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Snapshot{Snapshot: snap}})
-		pushed = !full
+// view returns the kept view of version, nil if it is gone.
+func (h *hub) view(version uint64) *view {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, v := range h.history {
+		if v.version == version {
+			return v
+		}
 	}
-	c.assignments = probe
-	if !full && !sameAssign {
-		a := &hangarv1.Assignment{Version: snap.GetVersion(), Probe: probe}
-		full = !c.enqueue(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Assignment{Assignment: a}})
+	return nil
+}
+
+// push queues the agent's next snapshot, if any (see next), and, if
+// withAssign, its assignment when it changed; a full queue disconnects the
+// agent.
+func (h *hub) push(c *agentConn, probe []string, withAssign bool) {
+	// Decide and enqueue under c.mu, so that two pushes racing for one
+	// agent (its connect, a broadcast, an ACK) keep their order.
+	c.mu.Lock()
+	if withAssign && c.sync.inflight != 0 {
+		c.sync.behind++ // a new version, and the agent still has not ACKed the last
+	}
+	m := h.next(c)
+	full := (m != nil && !c.enqueue(m)) || c.sync.behind >= queueSize
+	if withAssign && !full {
+		if v := h.latest.Load(); v != nil && (!slices.Equal(c.assignments, probe) || c.assignments == nil) {
+			c.assignments = probe
+			if c.assignments == nil {
+				c.assignments = []string{}
+			}
+			a := &hangarv1.Assignment{Version: v.version, Probe: probe}
+			full = !c.enqueue(newControlMsg(&hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_Assignment{Assignment: a}}, kindAssignment))
+		}
 	}
 	c.mu.Unlock()
-	if pushed {
+	if m != nil && !full {
 		h.met.pushes.Inc()
 	}
 	if full {
@@ -193,18 +245,104 @@ func (h *hub) push(c *agentConn, snap *hangarv1.Snapshot, probe []string) {
 	}
 }
 
+// next returns the agent's next snapshot, or nil if it has nothing to get
+// now. One snapshot is in flight per agent at a time: the next waits for
+// its ACK or NACK, and is then built against what the agent runs, so an
+// agent that applies slowly gets one delta covering every version it
+// missed. The first snapshot of a stream, and the one after a NACKed
+// delta, is full; the others are deltas against the ACKed version. The
+// fleet file goes along only when the agent lacks it. c.mu must be held.
+func (h *hub) next(c *agentConn) *outMsg {
+	st := &c.sync
+	v := h.latest.Load()
+	if v == nil || st.inflight != 0 || v.version == st.parked || (v.version <= st.acked && len(st.extra) == 0) {
+		return nil
+	}
+	withConfig := st.hash != v.hash
+	var base *view
+	if st.acked != 0 && !st.needFull {
+		base = h.view(st.acked)
+	}
+	var m *outMsg
+	if base == nil {
+		m = v.full(st.sub.resolve(v), st.sub.all, withConfig)
+	} else {
+		m = v.delta(base, st.acked, &st.sub, withConfig, st.extra)
+	}
+	st.inflight, st.inflightFull, st.inflightCfg, st.inflightHash = v.version, base == nil, withConfig, v.hash
+	st.needFull, st.extra = false, nil
+	return m
+}
+
+// ack records that the agent applied version; false if it was not the
+// snapshot in flight (a late or repeated ACK).
+func (h *hub) ack(c *agentConn, version uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := &c.sync
+	if version != st.inflight {
+		return false
+	}
+	st.acked, st.hash, st.inflight, st.behind = version, st.inflightHash, 0, 0
+	return true
+}
+
+// nack records that the agent rejected version. A delta, or a full
+// snapshot without the fleet file, is answered with a full snapshot with
+// the file; a full snapshot with the file is parked: not sent again (on
+// any stream) until the snapshot changes.
+func (h *hub) nack(c *agentConn, version uint64, reason string) {
+	c.mu.Lock()
+	st := &c.sync
+	if version != st.inflight {
+		c.mu.Unlock()
+		return
+	}
+	st.inflight, st.behind = 0, 0
+	c.nackError = reason
+	park := st.inflightFull && st.inflightCfg
+	if park {
+		st.parked = version
+	} else {
+		st.needFull, st.hash = true, ""
+	}
+	c.mu.Unlock()
+	if park {
+		h.mu.Lock()
+		h.parked[c.id] = version
+		h.mu.Unlock()
+	}
+	h.push(c, nil, false)
+}
+
+// called subscribes the agent to the groups it reports calls to, and sends
+// their state.
+func (h *hub) called(c *agentConn, r *hangarv1.Report) {
+	v := h.latest.Load()
+	if v == nil {
+		return
+	}
+	added := false
+	c.mu.Lock()
+	if !c.sync.sub.all {
+		c.sync.sub.resolve(v)
+		for _, g := range r.GetGroups() {
+			if g.GetLastCall() != nil && v.groups[g.GetGroup()] != nil && c.sync.sub.add(g.GetGroup()) {
+				c.sync.extra = append(c.sync.extra, g.GetGroup())
+				added = true
+			}
+		}
+	}
+	c.mu.Unlock()
+	if added {
+		h.push(c, nil, false)
+	}
+}
+
 func (h *hub) slow(c *agentConn) {
 	h.met.slowDisconnects.Inc()
 	h.log.Warn("agent_disconnected_slow", "agent_id", c.id, "queue", queueSize)
 	c.kick(errSlowAgent)
-}
-
-// park records that agent NACKed version: it is not sent to it again (on
-// any stream) until the snapshot changes.
-func (h *hub) park(agent string, version uint64) {
-	h.mu.Lock()
-	h.parked[agent] = version
-	h.mu.Unlock()
 }
 
 // agents returns the connected agents' streams.

@@ -323,7 +323,15 @@ func record(yaml []byte, fleet *config.Fleet, out aggregate.Output, resets map[s
 			snap.Groups = append(snap.Groups, gs)
 		}
 	}
-	rec := &hangarv1.SnapshotRecord{Snapshot: snap, Assignments: map[string]*hangarv1.Assignment{}}
+	rec := &hangarv1.SnapshotRecord{Snapshot: snap, Assignments: map[string]*hangarv1.Assignment{},
+		Members: make(map[string]*hangarv1.GroupMembers, len(fleet.Groups))}
+	for id, g := range fleet.Groups {
+		m := &hangarv1.GroupMembers{}
+		for _, mm := range g.Members {
+			m.Ids = append(m.Ids, mm.ID)
+		}
+		rec.Members[id] = m
+	}
 	for agent, members := range out.Assignments {
 		rec.Assignments[agent] = &hangarv1.Assignment{Probe: members}
 	}

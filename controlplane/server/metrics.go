@@ -11,6 +11,7 @@ type Metrics struct {
 	snapshotVersion prometheus.Gauge
 	reports         *prometheus.CounterVec
 	pushes          prometheus.Counter
+	sentBytes       *prometheus.CounterVec
 	nacks           prometheus.Counter
 	slowDisconnects prometheus.Counter
 	convergence     prometheus.Histogram
@@ -29,7 +30,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hangar_controlplane_reports_received_total",
 			Help: "Agent reports received, by kind (change or heartbeat)."}, []string{"kind"}),
 		pushes: prometheus.NewCounter(prometheus.CounterOpts{Name: "hangar_controlplane_snapshot_pushes_total",
-			Help: "Snapshots queued to agents."}),
+			Help: "Snapshots (full or delta) queued to agents."}),
+		sentBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hangar_controlplane_sent_bytes_total",
+			Help: "Bytes of messages sent to agents, by kind (full snapshot, delta, assignment)."}, []string{"kind"}),
 		nacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "hangar_controlplane_snapshot_nacks_total",
 			Help: "Snapshots agents rejected."}),
 		slowDisconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "hangar_controlplane_slow_agent_disconnects_total",
@@ -40,6 +43,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		decisions: prometheus.NewCounter(prometheus.CounterOpts{Name: "hangar_controlplane_snapshots_written_total",
 			Help: "Routing snapshots the leader wrote."}),
 	}
-	reg.MustRegister(m.agents, m.leader, m.snapshotVersion, m.reports, m.pushes, m.nacks, m.slowDisconnects, m.convergence, m.decisions)
+	reg.MustRegister(m.agents, m.leader, m.snapshotVersion, m.reports, m.pushes, m.sentBytes, m.nacks, m.slowDisconnects, m.convergence, m.decisions)
 	return m
 }

@@ -24,6 +24,13 @@ import (
 // etcd; a change report goes out within this delay.
 const publishEvery = 20 * time.Millisecond
 
+// publishHeartbeats is how often heartbeats alone rewrite the reports: in
+// steady state each replica writes at most reportShards keys this often,
+// however many agents it serves (heartbeats arrive all the time, each
+// agent's at its own phase, and would otherwise rewrite every shard every
+// publishEvery).
+const publishHeartbeats = time.Second
+
 // Replica is one control-plane replica: it serves its agents' streams,
 // publishes their reports for the leader, pushes every new snapshot to
 // them, and campaigns to be the leader that decides (docs/design.md §4.3).
@@ -110,18 +117,16 @@ func (r *Replica) follow(ctx context.Context) error {
 			r.log.Error("snapshot_unreadable", "version", v.Rev, "error", err.Error())
 			continue
 		}
-		snap := rec.GetSnapshot()
-		if snap == nil {
+		if rec.GetSnapshot() == nil {
 			continue
 		}
-		snap.Version = uint64(v.Rev)
-		snap.Nonce = fmt.Sprintf("%s-%d", r.name, v.Rev)
+		view := newView(&rec, uint64(v.Rev), fmt.Sprintf("%s-%d", r.name, v.Rev), r.hub.latest.Load())
 		assign := make(map[string][]string, len(rec.GetAssignments()))
 		for id, a := range rec.GetAssignments() {
 			assign[id] = a.GetProbe()
 		}
 		r.met.snapshotVersion.Set(float64(v.Rev))
-		r.hub.broadcast(snap, assign)
+		r.hub.broadcast(view, assign)
 	}
 	return nil
 }
@@ -135,11 +140,18 @@ const reportShards = 32
 // at most every publishEvery, for the leader to aggregate.
 func (r *Replica) publish(ctx context.Context, sess *concurrency.Session) error {
 	last := make([][]byte, reportShards)
+	beat := r.clk.NewTimer(publishHeartbeats)
+	defer func() { beat.Stop() }()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.hub.changed:
+		case <-beat.C():
+			beat = r.clk.NewTimer(publishHeartbeats)
+			if !r.hub.stale.Swap(false) {
+				continue
+			}
 		}
 		for i, rr := range r.replicaReports() {
 			data, err := proto.MarshalOptions{Deterministic: true}.Marshal(rr)
@@ -227,8 +239,11 @@ func (c *agentConn) summary(replica string, now time.Time, fresh bool) *hangarv1
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ar := &hangarv1.AgentReport{
-		Hello: c.hello, Connected: timestamppb.New(c.connected), AckedVersion: c.acked, Replica: replica,
-		Minute: c.minuteSummary(now, fresh), NackedVersion: c.parked, NackError: c.nackError, Peer: c.peer,
+		Hello: c.hello, Connected: timestamppb.New(c.connected), AckedVersion: c.ackedVersion(), Replica: replica,
+		Minute: c.minuteSummary(now, fresh), NackedVersion: c.sync.parked, NackError: c.nackError, Peer: c.peer,
+	}
+	if !fresh { // as of the last refresh: ACKs alone do not rewrite the reports in etcd
+		ar.AckedVersion = c.pubAcked
 	}
 	if !c.lastReport.IsZero() {
 		ar.Received = timestamppb.New(c.lastReport)
@@ -253,16 +268,17 @@ func (c *agentConn) summary(replica string, now time.Time, fresh bool) *hangarv1
 	return ar
 }
 
-// minuteRefresh is how often the published minute counters are renewed:
-// often enough for an operator's rates, rarely enough that steady traffic
-// does not rewrite the reports in etcd at every heartbeat.
+// minuteRefresh is how often the published minute counters and ACKed
+// version are renewed: often enough for an operator's rates, rarely enough
+// that steady traffic, and every agent's ACK of every snapshot, do not
+// rewrite the reports in etcd each time.
 const minuteRefresh = 5 * time.Second
 
 // minuteSummary returns the minute's counters as of now if fresh, else as
 // of at most minuteRefresh ago. c.mu must be held.
 func (c *agentConn) minuteSummary(now time.Time, fresh bool) []*hangarv1.MemberReport {
 	if fresh || c.minuteAt.IsZero() || now.Sub(c.minuteAt) >= minuteRefresh {
-		c.minuteSum, c.minuteAt = c.minute.sum(now), now
+		c.minuteSum, c.minuteAt, c.pubAcked = c.minute.sum(now), now, c.ackedVersion()
 	}
 	return c.minuteSum
 }

@@ -80,13 +80,14 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 	f.StringSlice("control-plane", nil, "control-plane replicas HOST:PORT[,HOST:PORT…] (env HANGAR_CONTROL_PLANE): report to them and follow their snapshots")
 	f.String("agent-id", "", "stable agent id for the control plane (default: the host name plus a random suffix, kept in --state-dir)")
 	f.String("state-dir", "", "keep the last accepted snapshot here and boot from it when no replica answers")
+	f.StringSlice("groups", nil, "groups this agent serves (env HANGAR_GROUPS): the control plane sends routing state for these and those it calls (default: every group of its fleet)")
 	f.String("cp-ca-file", "", "CA bundle that signs the control plane's certificates (enables TLS)")
 	f.String("cp-cert-file", "", "client certificate for the control plane (mTLS)")
 	f.String("cp-key-file", "", "client key for the control plane (mTLS)")
 	f.String("cp-token-file", "", "bearer token for the control plane")
 	f.Bool("cp-insecure", false, "allow plaintext to a non-loopback control plane")
 	for _, name := range []string{"http", "host", "port", "log-file", "log-level", "json-logs", "auth-token-file", "unsafe-no-auth",
-		"control-plane", "agent-id", "state-dir", "cp-ca-file", "cp-cert-file", "cp-key-file", "cp-token-file", "cp-insecure",
+		"control-plane", "agent-id", "state-dir", "groups", "cp-ca-file", "cp-cert-file", "cp-key-file", "cp-token-file", "cp-insecure",
 		"metrics-listen"} {
 		must(v.BindPFlag(name, f.Lookup(name)))
 	}
@@ -94,6 +95,7 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 	must(v.BindEnv("control-plane", "HANGAR_CONTROL_PLANE"))
 	must(v.BindEnv("agent-id", "HANGAR_AGENT_ID"))
 	must(v.BindEnv("state-dir", "HANGAR_STATE_DIR"))
+	must(v.BindEnv("groups", "HANGAR_GROUPS"))
 	must(v.BindEnv("host", "MCP_HTTP_HOST", "HANGAR_HTTP_HOST"))
 	must(v.BindEnv("port", "MCP_HTTP_PORT", "HANGAR_HTTP_PORT"))
 	must(v.BindEnv("log-level", "HANGAR_LOG_LEVEL", "MCP_LOG_LEVEL"))
@@ -119,6 +121,7 @@ func settingsFrom(v *viper.Viper) (Settings, error) {
 		ControlPlane:  endpoints.Split(v.GetStringSlice("control-plane")),
 		AgentID:       v.GetString("agent-id"),
 		StateDir:      v.GetString("state-dir"),
+		Groups:        endpoints.Split(v.GetStringSlice("groups")),
 		CPCAFile:      v.GetString("cp-ca-file"),
 		CPCertFile:    v.GetString("cp-cert-file"),
 		CPKeyFile:     v.GetString("cp-key-file"),

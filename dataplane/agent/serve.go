@@ -130,7 +130,7 @@ func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *met
 	var agent *managedAgent
 	opts := controlclient.Options{
 		Endpoints: s.ControlPlane, AgentID: s.AgentID, Host: hostname(), Version: version.Version,
-		DialOptions: dial, StateDir: s.StateDir, Logger: log,
+		DialOptions: dial, StateDir: s.StateDir, Logger: log, Groups: s.Groups,
 	}
 	if err := setIdentity(&opts, s, log); err != nil {
 		return nil, nil, nil, err
@@ -143,6 +143,8 @@ func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *met
 		// Announced as stale: the control plane's snapshot is applied
 		// even at this version (and the agent may run the one before).
 		opts.SnapshotVersion = saved[0].GetVersion()
+		// Its fleet file's hash goes in Hello: the file is not sent again.
+		opts.Boot = saved[0]
 	}
 	cc := controlclient.New(agentProxy{&agent}, opts)
 	rt := newFleetRuntime(ctx, log, router.Observers(met, cc.Observer()))

@@ -38,6 +38,7 @@ type Settings struct {
 	ControlPlane []string // replicas, host:port
 	AgentID      string   // stable id ("": host name plus a random suffix kept in StateDir)
 	StateDir     string   // where accepted snapshots are kept ("" = nowhere)
+	Groups       []string // groups served; snapshots carry their state ("" = all)
 	CPCAFile     string   // CA that signs the replicas' certificates (TLS)
 	CPCertFile   string   // client certificate (mTLS)
 	CPKeyFile    string

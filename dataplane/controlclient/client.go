@@ -64,6 +64,15 @@ type Options struct {
 	// (LoadState), 0 if none. Hello announces it, and a pushed snapshot of a
 	// lower version is ignored.
 	SnapshotVersion uint64
+	// Boot is the snapshot the agent booted from (LoadState), nil if none.
+	// Hello announces its fleet file's hash, so that the control plane
+	// does not send the file again while it is unchanged.
+	Boot *hangarv1.Snapshot
+	// Groups lists the groups this agent serves (Hello): snapshots carry
+	// routing state for these and the groups it calls. Empty: the groups of
+	// its servers, or every group if it takes its fleet from the control
+	// plane.
+	Groups []string
 	// Clock drives heartbeats, coalescing, dial timeouts and backoff;
 	// nil = the wall clock.
 	Clock clock.Clock
@@ -110,6 +119,8 @@ const (
 	keyRetryIn  = "retry_in"
 	keyFailures = "failures"
 	keyMembers  = "members"
+	keyDelta    = "delta"
+	keyGroups   = "groups"
 )
 
 // Status is a point-in-time view of a Client, for metrics and health.
@@ -140,6 +151,9 @@ type Client struct {
 
 	mu     sync.Mutex
 	status Status
+	// held is the full state the agent runs: the snapshots and deltas
+	// applied so far (Options.Boot at first); deltas apply to it.
+	held *hangarv1.Snapshot
 	// stale is set while the agent runs its snapshot detached (Detach, or
 	// booted from the state dir): the same version must then be applied
 	// again, since Detach dropped its rotation and breaker opinions.
@@ -149,7 +163,7 @@ type Client struct {
 // New returns a Client that drives a with the options o.
 func New(a Agent, o Options) *Client {
 	c := &Client{agent: a, opts: o, clock: o.Clock, log: o.Logger, heartbeat: o.Heartbeat,
-		obs: newObserver(), jitter: fullJitter, stale: o.SnapshotVersion != 0}
+		obs: newObserver(), jitter: fullJitter, stale: o.SnapshotVersion != 0, held: o.Boot}
 	if c.clock == nil {
 		c.clock = clock.Real{}
 	}
@@ -167,6 +181,7 @@ func New(a Agent, o Options) *Client {
 	if c.opts.Instance == "" {
 		c.opts.Instance = rand.Text()
 	}
+	c.opts.Groups = slices.Clone(o.Groups)
 	c.status.SnapshotVersion = o.SnapshotVersion
 	return c
 }
@@ -270,8 +285,15 @@ func (c *Client) appliedVersion() (uint64, bool) {
 	return c.status.SnapshotVersion, c.stale
 }
 
-func (c *Client) setApplied(version uint64, at time.Time) {
+func (c *Client) setApplied(s *hangarv1.Snapshot, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.status.SnapshotVersion, c.status.LastSnapshot, c.stale = version, at, false
+	c.status.SnapshotVersion, c.status.LastSnapshot, c.stale, c.held = s.GetVersion(), at, false, s
+}
+
+// heldState returns the full state the agent runs, nil if none.
+func (c *Client) heldState() *hangarv1.Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.held
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/hangarmesh/hangar/internal/clock"
+	snapstate "github.com/hangarmesh/hangar/internal/snapshot"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -132,6 +133,8 @@ func (c *Client) hello() *hangarv1.Hello {
 		ConfigSource:    c.opts.ConfigSource,
 		ConfigSha256:    c.opts.ConfigSHA256,
 		Instance:        c.opts.Instance,
+		ConfigHash:      c.heldState().GetConfigHash(),
+		Groups:          c.opts.Groups,
 	}
 }
 
@@ -242,9 +245,10 @@ func (s *link) cause(err error, recvErr *error) error {
 	return *recvErr
 }
 
-// applySnapshot applies s unless the agent runs it or a newer one already,
-// saves it, and returns the Ack or Nack to send (nil to send nothing) and
-// whether the agent applied it.
+// applySnapshot applies s (a full snapshot or a delta against the state
+// held) unless the agent runs it or a newer one already, saves the full
+// state it makes, and returns the Ack or Nack to send (nil to send
+// nothing) and whether the agent applied it.
 func (c *Client) applySnapshot(s *hangarv1.Snapshot) (*hangarv1.AgentMessage, bool) {
 	v, nonce := s.GetVersion(), s.GetNonce()
 	applied, stale := c.appliedVersion()
@@ -252,26 +256,39 @@ func (c *Client) applySnapshot(s *hangarv1.Snapshot) (*hangarv1.AgentMessage, bo
 	case v < applied:
 		c.log.Info(evSnapshotOld, keyVersion, v, keyApplied, applied, keyNonce, nonce)
 		return nil, false
-	case v == applied && applied != 0 && !stale:
+	case v == applied && applied != 0 && !stale && !s.GetDelta():
 		// Same version, same content (the version is the etcd revision
 		// that wrote it): the agent runs it already.
 		return ack(v, nonce), false
 	}
-	if err := c.agent.ApplySnapshot(s); err != nil {
+	full, err := snapstate.Apply(c.heldState(), s)
+	if err == nil {
+		err = c.agent.ApplySnapshot(full)
+	}
+	if err != nil {
 		c.log.Warn(evSnapshotNacked, keyVersion, v, keyNonce, nonce, keyError, err.Error())
 		return &hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Nack{Nack: &hangarv1.Nack{
 			Version: v, Nonce: nonce, Error: err.Error()}}}, false
 	}
-	c.setApplied(v, c.clock.Now())
-	c.log.Info(evSnapshot, keyVersion, v, keyNonce, nonce)
+	c.setApplied(full, c.clock.Now())
+	c.log.Info(evSnapshot, keyVersion, v, keyNonce, nonce, keyDelta, s.GetDelta(), keyGroups, groupIDs(s))
 	if c.opts.StateDir != "" {
-		if err := saveState(c.opts.StateDir, s); err != nil {
+		if err := saveState(c.opts.StateDir, full); err != nil {
 			// The agent runs the snapshot, so it is ACKed; only a restart
 			// without a control plane would miss it.
 			c.log.Error(evStateWrite, keyVersion, v, keyError, err.Error())
 		}
 	}
 	return ack(v, nonce), true
+}
+
+// groupIDs lists the groups whose state s sets.
+func groupIDs(s *hangarv1.Snapshot) []string {
+	out := make([]string, 0, len(s.GetGroups()))
+	for _, g := range s.GetGroups() {
+		out = append(out, g.GetId())
+	}
+	return out
 }
 
 func ack(version uint64, nonce string) *hangarv1.AgentMessage {

@@ -2,6 +2,7 @@ package cpbench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -75,44 +76,70 @@ func startProfile(path string) (*os.File, error) {
 	return f, nil
 }
 
-// controlPlane is the replica under test, in its child process.
+// controlPlane is one replica under test, in its child process.
 type controlPlane struct {
+	name    string
 	p       *proc.Process
 	stdin   *io.PipeWriter
 	addr    string // gRPC
+	etcd    string // etcd client endpoints, as the replica uses them
 	dataDir string
 	queries int
 }
 
 var (
 	readyLine = regexp.MustCompile(`msg=controlplane_started .*grpc=(\S+)`)
+	etcdLine  = regexp.MustCompile(`msg=controlplane_started .*etcd=(\S+)`)
 	heapLine  = regexp.MustCompile(`^heap (\d+) inuse=(\d+)$`)
 )
 
-// startControlPlane starts the replica with the fleet file in dir.
-func startControlPlane(dir string, echo io.Writer) (*controlPlane, error) {
+// startControlPlane starts replica name with the fleet file at fleet: on
+// its own embedded etcd in dir if etcd is "", else on that etcd.
+func startControlPlane(dir, name, fleet, etcd string, echo io.Writer) (*controlPlane, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find my own binary to run the control plane: %w", err)
 	}
-	fleet := filepath.Join(dir, "fleet.yaml")
-	if err := os.WriteFile(fleet, []byte(fleetYAML), 0o644); err != nil {
-		return nil, err
+	cp := &controlPlane{name: name, dataDir: filepath.Join(dir, "etcd")}
+	args := []string{ControlPlaneCommand, "--name", name, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+		"--fleet-config", fleet}
+	if etcd == "" {
+		args = append(args, "--data-dir", cp.dataDir)
+	} else {
+		args = append(args, "--etcd-endpoints", etcd)
 	}
-	cp := &controlPlane{dataDir: filepath.Join(dir, "etcd")}
 	pr, pw := io.Pipe()
 	cp.stdin = pw
-	cp.p, err = proc.Start(proc.Spec{
-		Name: "controlplane", Path: exe, Stdin: pr, Ready: readyLine, Echo: echo,
-		Args: []string{ControlPlaneCommand, "--name", "cpbench", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-			"--data-dir", cp.dataDir, "--fleet-config", fleet},
-	}, 30*time.Second)
+	cp.p, err = proc.Start(proc.Spec{Name: name, Path: exe, Stdin: pr, Ready: readyLine, Echo: echo, Args: args}, 30*time.Second)
 	if err != nil {
 		pw.Close()
 		return nil, err
 	}
 	cp.addr = cp.p.Ready()
+	if m := etcdLine.FindStringSubmatch(cp.p.Output()); m != nil {
+		cp.etcd = m[1]
+	}
 	return cp, nil
+}
+
+// cpuSeconds returns the user and system CPU time the replica used so far.
+func (cp *controlPlane) cpuSeconds() (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cp.p.PID()))
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time of %s: %w", cp.name, err)
+	}
+	// Fields after the command name (which ends with ')'): utime and
+	// stime are the 12th and 13th, in clock ticks (100 a second on Linux).
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("read CPU time of %s: short /proc stat", cp.name)
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("read CPU time of %s: %w", cp.name, err)
+	}
+	return (utime + stime) / 100, nil
 }
 
 // heapInUse returns the replica's heap and stacks in use after a forced GC,
@@ -224,3 +251,14 @@ const fleetYAML = `mcp_servers:
       - {id: my-mcp, priority: 1}
       - {id: my-mcp-backup, priority: 2}
 `
+
+// memory returns the replica's heap and stacks in use after GC and its RSS,
+// in KiB.
+func (cp *controlPlane) memory(ctx context.Context) (heapKiB, rssKiB int64, err error) {
+	heap, err := cp.heapInUse(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	cur, _, err := rss(cp.p.PID())
+	return heap >> 10, cur, err
+}

@@ -17,6 +17,9 @@ type Options struct {
 	Timeout  time.Duration // longest wait for every agent in a round
 	JSONPath string        // where the JSON report goes; "" for nowhere
 	Profile  string        // CPU profile of the control plane during the rounds; "" for none
+	Fleet    string        // fleet file: "recipe", "large" or a path
+	Replicas int           // control-plane replicas sharing the agents
+	Steady   time.Duration // heartbeat phase measuring CPU and etcd writes; 0: none
 	Verbose  bool          // echo the control plane's output
 }
 
@@ -32,6 +35,9 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.StringVar(&o.JSONPath, "json", ".bench/cpbench.json", `write the report as JSON to this file ("" for none)`)
 	fs.StringVar(&o.Profile, "cpuprofile", "", "write a CPU profile of the control plane during the rounds to this file")
 	fs.BoolVar(&o.Verbose, "v", false, "echo the control plane's output")
+	fs.StringVar(&o.Fleet, "fleet", fleetLarge, `fleet file: "large" (the recipe plus 100 groups of 3 servers), "recipe" (the failover recipe alone) or a file's path; it must have the recipe's group my-mcp-group`)
+	fs.IntVar(&o.Replicas, "replicas", 1, "control-plane replicas (each its own process, on the first one's embedded etcd); agents spread over them")
+	fs.DurationVar(&o.Steady, "steady", 10*time.Second, "after the rounds, every agent heartbeats once a second this long: the replicas' CPU and etcd's writes are measured (0: skip)")
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
 	}
@@ -54,5 +60,7 @@ func (o Options) Validate() error {
 	check(o.Batch >= 1, "-batch %d: want at least 1", o.Batch)
 	check(o.Rounds >= 1, "-rounds %d: want at least 1", o.Rounds)
 	check(o.Timeout > 0, "-timeout %s: want a positive duration such as 30s", o.Timeout)
+	check(o.Replicas >= 1 && o.Replicas <= o.Agents, "-replicas %d: want 1 to -agents (%d)", o.Replicas, o.Agents)
+	check(o.Steady >= 0, "-steady %s: want 0 or a positive duration", o.Steady)
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package cpbench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,9 +16,10 @@ import (
 
 // The goals printed next to the numbers.
 const (
-	goalP99         = 250 * time.Millisecond // 99 % of agents ACK an ejection within
-	goalP99Agents   = 10000                  // at this many agents
-	goalPerAgentKiB = 50                     // control-plane memory per connected agent
+	goalP99           = 250 * time.Millisecond // 99 % of agents ACK an ejection within
+	goalP99Agents     = 10000                  // at this many agents
+	goalPerAgentKiB   = 30                     // control-plane heap per connected agent
+	goalBytesPerAgent = 1024                   // bytes sent to each agent per ejection
 )
 
 // report is the whole result of a run, as written to -json.
@@ -34,12 +36,43 @@ type report struct {
 	GoalP99Ms    float64   `json:"goal_p99_ms"`
 	GoalAgents   int       `json:"goal_p99_at_agents"`
 	Memory       memory    `json:"memory"`
-	Reconnects   int64     `json:"reconnects"`
-	EtcdDBKiB    int64     `json:"etcd_db_kib"`
+	// Replicas is the memory of each replica when there are several.
+	Replicas   []replicaMemory `json:"replicas,omitempty"`
+	Steady     *steadyState    `json:"steady_state,omitempty"`
+	Reconnects int64           `json:"reconnects"`
+	EtcdDBKiB  int64           `json:"etcd_db_kib"`
+}
+
+// replicaMemory is one replica's heap (and stacks) in use after GC and RSS.
+type replicaMemory struct {
+	Replica         string  `json:"replica,omitempty"`
+	Agents          int     `json:"agents,omitempty"`
+	HeapKiB         int64   `json:"heap_inuse_kib"`
+	RSSKiB          int64   `json:"rss_kib"`
+	HeapPerAgentKiB float64 `json:"heap_per_agent_kib,omitempty"`
+}
+
+// steadyState is the heartbeat phase: every agent reports once a second.
+type steadyState struct {
+	Seconds          float64      `json:"seconds"`
+	EtcdWritesPerSec float64      `json:"etcd_writes_per_sec"`
+	Leader           string       `json:"leader"`
+	CPU              []replicaCPU `json:"cpu"`
+}
+
+type replicaCPU struct {
+	Replica   string  `json:"replica"`
+	Leader    bool    `json:"leader"`
+	CoresUsed float64 `json:"cores_used"` // CPU seconds per second
 }
 
 type settings struct {
 	Agents       int    `json:"agents"`
+	Replicas     int    `json:"replicas"`
+	Fleet        string `json:"fleet"`
+	FleetBytes   int    `json:"fleet_bytes"`
+	FleetGroups  int    `json:"fleet_groups"`
+	FleetServers int    `json:"fleet_members"`
 	Conns        int    `json:"conns"`
 	Batch        int    `json:"batch"`
 	Rounds       int    `json:"rounds"`
@@ -59,6 +92,9 @@ type summary struct {
 	P50Ms float64 `json:"p50_ms"`
 	P99Ms float64 `json:"p99_ms"`
 	MaxMs float64 `json:"p100_ms"`
+	// BytesPerAgent is what the agents received during the round (and
+	// its aftermath), divided by the number of agents.
+	BytesPerAgent float64 `json:"bytes_per_agent"`
 }
 
 type memory struct {
@@ -73,14 +109,48 @@ type memory struct {
 	measuredOnAgents int
 }
 
-const controlPlaneDesc = "hangar-controlplane serve (daemon.Run in a child process), embedded etcd with fsync, one replica"
+func controlPlaneDesc(replicas int) string {
+	if replicas == 1 {
+		return "hangar-controlplane serve (daemon.Run in a child process), embedded etcd with fsync, one replica"
+	}
+	return fmt.Sprintf("%d hangar-controlplane serve processes (daemon.Run), the first one's embedded etcd with fsync shared", replicas)
+}
 
-func newReport(o Options) *report {
+func newReport(o Options, fleetBytes, groups, servers int) *report {
 	return &report{
 		Time: time.Now().Format(time.RFC3339), CPUs: runtime.NumCPU(), LoadAvgStart: loadAverage(),
-		Settings:  settings{Agents: o.Agents, Conns: o.Conns, Batch: o.Batch, Rounds: o.Rounds, ControlPlane: controlPlaneDesc},
+		Settings: settings{Agents: o.Agents, Replicas: o.Replicas, Fleet: o.Fleet, FleetBytes: fleetBytes, FleetGroups: groups,
+			FleetServers: servers, Conns: o.Conns, Batch: o.Batch, Rounds: o.Rounds, ControlPlane: controlPlaneDesc(o.Replicas)},
 		GoalP99Ms: ms(goalP99), GoalAgents: goalP99Agents,
 	}
+}
+
+// measureMemory reads every replica's memory now that the agents are
+// connected: the first replica's (or, with several, their sums) per agent.
+func (r *report) measureMemory(ctx context.Context, cps []*controlPlane, before []replicaMemory) error {
+	m := &r.Memory
+	for i, cp := range cps {
+		heap, rssKiB, err := cp.memory(ctx)
+		if err != nil {
+			return err
+		}
+		agents := r.Settings.Agents / len(cps)
+		if i < r.Settings.Agents%len(cps) {
+			agents++
+		}
+		m.HeapBeforeKiB += before[i].HeapKiB
+		m.RSSBeforeKiB += before[i].RSSKiB
+		m.HeapAfterKiB += heap
+		m.RSSAfterKiB += rssKiB
+		_, peak, _ := rss(cp.p.PID())
+		m.PeakRSSKiB = max(m.PeakRSSKiB, peak)
+		if len(cps) > 1 {
+			r.Replicas = append(r.Replicas, replicaMemory{Replica: cp.name, Agents: agents, HeapKiB: heap, RSSKiB: rssKiB,
+				HeapPerAgentKiB: float64(heap-before[i].HeapKiB) / float64(agents)})
+		}
+	}
+	m.perAgent(r.Settings.Agents)
+	return nil
 }
 
 func (m *memory) perAgent(n int) {
@@ -145,30 +215,52 @@ func ms(d time.Duration) float64 {
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nhangar-cpbench  %s  %d CPUs, 1-min load average %.2f before the run\n", r.Time, r.CPUs, r.LoadAvgStart)
 	s := r.Settings
-	fmt.Fprintf(w, "%s\n%d agents on %d gRPC connections, connected in batches of %d: all had a snapshot after %.1fs, the same one after %.1fs\n\n",
-		s.ControlPlane, s.Agents, s.Conns, s.Batch, r.Connect.Seconds, r.Connect.SettledSeconds)
+	fmt.Fprintf(w, "%s\nfleet file %q: %.1f KiB, %d groups, %d members; every agent serves my-mcp-group and up to 2 other groups\n",
+		s.ControlPlane, s.Fleet, float64(s.FleetBytes)/1024, s.FleetGroups, s.FleetServers)
+	fmt.Fprintf(w, "%d agents on %d gRPC connections per replica, connected in batches of %d: all had a snapshot after %.1fs, the same one after %.1fs\n\n",
+		s.Agents, s.Conns, s.Batch, r.Connect.Seconds, r.Connect.SettledSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "report → ACK\t50 % ms\t99 % ms\t100 % ms\tACKed\t")
+	fmt.Fprintln(tw, "report → ACK\t50 % ms\t99 % ms\t100 % ms\tACKed\tbytes/agent\t")
 	row := func(name string, x summary) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t\n", name, fmtMs(x.P50Ms), fmtMs(x.P99Ms), fmtMs(x.MaxMs), x.Acked)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.0f\t\n", name, fmtMs(x.P50Ms), fmtMs(x.P99Ms), fmtMs(x.MaxMs), x.Acked, x.BytesPerAgent)
 	}
 	for i, x := range r.Eject {
 		row(fmt.Sprintf("eject round %d", i+1), x)
 	}
+	for i, x := range r.Restore {
+		row(fmt.Sprintf("restore round %d", i+1), x)
+	}
 	row("eject, median round", r.EjectMedian)
 	row("restore, median round", r.RestoreMed)
 	tw.Flush()
-	fmt.Fprintf(w, "\nejection, 99 %% of agents: %s ms   goal ≤ %.0f ms at %d agents: %s\n",
-		fmtMs(r.EjectMedian.P99Ms), r.GoalP99Ms, r.GoalAgents, r.latencyVerdict())
+	fmt.Fprintf(w, "\nejection, 99 %% of agents: %s ms; restoration: %s ms   goal ≤ %.0f ms at %d agents: %s\n",
+		fmtMs(r.EjectMedian.P99Ms), fmtMs(r.RestoreMed.P99Ms), r.GoalP99Ms, r.GoalAgents, r.latencyVerdict())
+	fmt.Fprintf(w, "bytes received per agent per ejection: %.0f   goal ≤ %d: %s\n",
+		r.EjectMedian.BytesPerAgent, goalBytesPerAgent, verdict(r.EjectMedian.BytesPerAgent <= goalBytesPerAgent))
 	m := r.Memory
 	fmt.Fprintf(w, "memory per agent: heap+stacks in use after GC %.1f KiB (%s → %s), RSS %.1f KiB (%s → %s, peak %s)   goal ≤ %.0f KiB: %s\n",
 		m.HeapPerAgentKiB, mib(m.HeapBeforeKiB), mib(m.HeapAfterKiB), m.RSSPerAgentKiB, mib(m.RSSBeforeKiB), mib(m.RSSAfterKiB),
-		mib(m.PeakRSSKiB), m.GoalPerAgentKiB, verdict(max(m.HeapPerAgentKiB, m.RSSPerAgentKiB) <= m.GoalPerAgentKiB))
+		mib(m.PeakRSSKiB), m.GoalPerAgentKiB, verdict(m.HeapPerAgentKiB <= m.GoalPerAgentKiB))
+	for _, x := range r.Replicas {
+		fmt.Fprintf(w, "  %s: %d agents, heap+stacks %s (%.1f KiB per agent), RSS %s\n", x.Replica, x.Agents, mib(x.HeapKiB), x.HeapPerAgentKiB, mib(x.RSSKiB))
+	}
+	if st := r.Steady; st != nil {
+		fmt.Fprintf(w, "steady state (%d agents heartbeat once a second, %.0fs): etcd writes %.1f/s; CPU", s.Agents, st.Seconds, st.EtcdWritesPerSec)
+		for _, c := range st.CPU {
+			role := "follower"
+			if c.Leader {
+				role = "leader"
+			}
+			fmt.Fprintf(w, " %s (%s) %.0f %% of a core;", c.Replica, role, 100*c.CoresUsed)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "agent reconnects (streams the control plane ended): %d; etcd database: %s\n", r.Reconnects, mib(r.EtcdDBKiB))
 }
 
 func (r *report) latencyVerdict() string {
-	v := verdict(r.EjectMedian.P99Ms >= 0 && r.EjectMedian.P99Ms <= r.GoalP99Ms)
+	ok := func(x summary) bool { return x.P99Ms >= 0 && x.P99Ms <= r.GoalP99Ms }
+	v := verdict(ok(r.EjectMedian) && ok(r.RestoreMed))
 	if r.Settings.Agents < r.GoalAgents {
 		v += fmt.Sprintf(" (at %d agents; run -agents %d for the goal's scale)", r.Settings.Agents, r.GoalAgents)
 	}

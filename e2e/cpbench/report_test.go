@@ -45,7 +45,7 @@ func TestMedianRoundPutsNeverLast(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := Options{Agents: 1000, Conns: 8, Batch: 1000, Rounds: 5, Timeout: time.Second}
+	ok := Options{Agents: 1000, Conns: 8, Batch: 1000, Rounds: 5, Timeout: time.Second, Replicas: 1}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("Validate(%+v): %v", ok, err)
 	}
@@ -55,11 +55,31 @@ func TestValidate(t *testing.T) {
 		func(o *Options) { o.Conns = 2000 },
 		func(o *Options) { o.Rounds = 0 },
 		func(o *Options) { o.Timeout = 0 },
+		func(o *Options) { o.Replicas = 0 },
+		func(o *Options) { o.Steady = -time.Second },
 	} {
 		o := ok
 		bad(&o)
 		if o.Validate() == nil {
 			t.Errorf("Validate(%+v) = nil, want an error", o)
 		}
+	}
+}
+
+func TestLargeFleet(t *testing.T) {
+	if largeFleetYAML != generateLargeFleet() {
+		t.Fatal("testdata/fleet-large.yaml is not generateLargeFleet's output: regenerate it")
+	}
+	others, members, err := otherGroups(largeFleetYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers := 0
+	for _, m := range members {
+		servers += len(m)
+	}
+	if len(others) < 100 || servers < 300 || len(largeFleetYAML) < 80<<10 {
+		t.Errorf("large fleet: %d groups besides the recipe's, %d members, %d bytes; want ≥ 100, ≥ 300, ≥ 80 KiB",
+			len(others), servers, len(largeFleetYAML))
 	}
 }

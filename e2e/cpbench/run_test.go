@@ -35,7 +35,7 @@ func TestRunSmall(t *testing.T) {
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "cpbench.json")
 	var out, errs bytes.Buffer
-	if err := Run(ctx, []string{"-agents", "20", "-conns", "2", "-batch", "7", "-rounds", "2", "-json", path}, &out, &errs); err != nil {
+	if err := Run(ctx, []string{"-agents", "20", "-conns", "2", "-batch", "7", "-rounds", "2", "-replicas", "2", "-steady", "2s", "-json", path}, &out, &errs); err != nil {
 		t.Fatalf("Run: %v\nstderr:\n%s", err, errs.String())
 	}
 	for _, want := range []string{"eject, median round", "memory per agent", "goal ≤ 250 ms"} {

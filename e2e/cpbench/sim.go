@@ -1,6 +1,7 @@
 package cpbench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -10,8 +11,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hangarmesh/hangar/internal/snapshot"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -28,7 +31,10 @@ const (
 type sim struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
-	conns      []*grpc.ClientConn
+	conns      [][]*grpc.ClientConn // by replica
+	groups     func(i int) []string // agent i's groups
+	members    map[string][]string  // group → members
+	fleet      atomic.Pointer[[]byte]
 	agents     []*simAgent
 	wg         sync.WaitGroup
 	round      atomic.Pointer[round]
@@ -38,10 +44,16 @@ type sim struct {
 }
 
 type simAgent struct {
-	i      int
-	id     string
-	conn   *grpc.ClientConn
-	latest atomic.Uint64 // version of the last snapshot received
+	i       int
+	id      string
+	conn    *grpc.ClientConn
+	groups  []string
+	servers []string
+	latest  atomic.Uint64 // version of the last snapshot received
+	rx      atomic.Int64  // bytes received
+	// state is the full state the snapshots so far make; its fleet file
+	// is the sim's one shared copy. Only the agent's goroutine uses it.
+	state *hangarv1.Snapshot
 
 	mu     sync.Mutex // one Send at a time: the ACKs, the reports
 	stream hangarv1.AgentService_ConnectClient
@@ -56,24 +68,34 @@ type round struct {
 	all   chan struct{} // closed when every agent has
 }
 
-func newSim(addr string, conns int) (*sim, error) {
-	s := &sim{}
+// newSim dials conns connections to each replica; agent i serves
+// groups(i), whose members are in members.
+func newSim(addrs []string, conns int, groups func(int) []string, members map[string][]string) (*sim, error) {
+	s := &sim{groups: groups, members: members}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	for range conns {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			s.close()
-			return nil, fmt.Errorf("dial the control plane at %s: %w", addr, err)
+	for _, addr := range addrs {
+		var cs []*grpc.ClientConn
+		for range conns {
+			c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				s.close()
+				return nil, fmt.Errorf("dial the control plane at %s: %w", addr, err)
+			}
+			cs = append(cs, c)
 		}
-		s.conns = append(s.conns, c)
+		s.conns = append(s.conns, cs)
 	}
 	return s, nil
 }
 
-// start connects agents until there are n.
+// start connects agents until there are n, spread over the replicas.
 func (s *sim) start(n int) {
 	for i := len(s.agents); i < n; i++ {
-		a := &simAgent{i: i, id: fmt.Sprintf("agent-%05d", i), conn: s.conns[i%len(s.conns)]}
+		cs := s.conns[i%len(s.conns)]
+		a := &simAgent{i: i, id: fmt.Sprintf("agent-%05d", i), conn: cs[(i/len(s.conns))%len(cs)], groups: s.groups(i)}
+		for _, g := range a.groups {
+			a.servers = append(a.servers, s.members[g]...)
+		}
 		s.agents = append(s.agents, a)
 		s.wg.Go(func() { s.run(a) })
 	}
@@ -82,8 +104,10 @@ func (s *sim) start(n int) {
 // close ends every stream and waits for the agents' goroutines.
 func (s *sim) close() {
 	s.cancel()
-	for _, c := range s.conns {
-		c.Close()
+	for _, cs := range s.conns {
+		for _, c := range cs {
+			c.Close()
+		}
 	}
 	s.wg.Wait()
 }
@@ -116,7 +140,7 @@ func (s *sim) session(a *simAgent) error {
 		return err
 	}
 	hello := &hangarv1.Hello{AgentId: a.id, Host: a.id, Version: "cpbench", SnapshotVersion: a.latest.Load(),
-		Servers:      []string{primary, backupID},
+		Servers: a.servers, Groups: a.groups, ConfigHash: a.state.GetConfigHash(),
 		Capabilities: 1<<hangarv1.Capability_CAPABILITY_SNAPSHOTS | 1<<hangarv1.Capability_CAPABILITY_ASSIGNMENTS}
 	a.mu.Lock()
 	a.stream = stream
@@ -130,27 +154,52 @@ func (s *sim) session(a *simAgent) error {
 		if err != nil {
 			return err
 		}
+		a.rx.Add(int64(proto.Size(m)))
 		snap := m.GetSnapshot()
 		if snap == nil {
 			continue // an Assignment: simulated agents probe nothing
 		}
-		ack := &hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Ack{Ack: &hangarv1.Ack{Version: snap.GetVersion(), Nonce: snap.GetNonce()}}}
-		a.mu.Lock()
-		err = stream.Send(ack)
-		a.mu.Unlock()
-		if err != nil {
+		if err := s.apply(a, snap); err != nil {
 			return err
 		}
-		now := time.Now().UnixNano()
-		if a.latest.Swap(snap.GetVersion()) == 0 {
-			s.ready.Add(1)
-		}
-		if r := s.round.Load(); r != nil && r.want(snap) && r.acked[a.i].CompareAndSwap(0, now) {
-			if r.n.Add(1) == int64(len(r.acked)) {
-				close(r.all)
+	}
+}
+
+// apply applies snap to the agent's state and ACKs it (NACKs it if it does
+// not apply), then notes the round's progress.
+func (s *sim) apply(a *simAgent, snap *hangarv1.Snapshot) error {
+	state, err := snapshot.Apply(a.state, snap)
+	reply := &hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Ack{Ack: &hangarv1.Ack{Version: snap.GetVersion(), Nonce: snap.GetNonce()}}}
+	if err != nil {
+		reply = &hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Nack{Nack: &hangarv1.Nack{Version: snap.GetVersion(), Nonce: snap.GetNonce(), Error: err.Error()}}}
+	} else {
+		if len(snap.GetFleetConfig()) > 0 { // keep one copy of the file for all the agents
+			shared := snap.GetFleetConfig()
+			if cur := s.fleet.Load(); cur != nil && bytes.Equal(*cur, shared) {
+				shared = *cur
+			} else {
+				s.fleet.Store(&shared)
 			}
+			state.FleetConfig = shared
+		}
+		a.state = state
+	}
+	a.mu.Lock()
+	err = a.stream.Send(reply)
+	a.mu.Unlock()
+	if err != nil || a.state != state {
+		return err
+	}
+	now := time.Now().UnixNano()
+	if a.latest.Swap(state.GetVersion()) == 0 {
+		s.ready.Add(1)
+	}
+	if r := s.round.Load(); r != nil && r.want(state) && r.acked[a.i].CompareAndSwap(0, now) {
+		if r.n.Add(1) == int64(len(r.acked)) {
+			close(r.all)
 		}
 	}
+	return nil
 }
 
 // report sends a change report in which the agent called both members
@@ -215,36 +264,25 @@ func (s *sim) waitReady(ctx context.Context, n int, timeout time.Duration) error
 	return nil
 }
 
-// waitQuiet waits until every agent has the same snapshot version and no
-// new one came for quiet: the control plane has settled.
+// waitQuiet waits until no agent received anything for quiet: the control
+// plane has settled. (Agents do not all run the same version: one that
+// changed none of an agent's groups is not sent to it.)
 func (s *sim) waitQuiet(ctx context.Context, quiet, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	var last uint64
-	since := time.Now()
+	last, since := s.received(), time.Now()
 	for {
-		lo, hi := s.versions()
-		if lo != hi || hi != last {
-			last, since = hi, time.Now()
+		if cur := s.received(); cur != last {
+			last, since = cur, time.Now()
 		} else if time.Since(since) >= quiet {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("agents still at versions %d to %d after %s", lo, hi, timeout)
+			return fmt.Errorf("the agents still receive snapshots after %s", timeout)
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}
-}
-
-// versions returns the lowest and highest snapshot version the agents have.
-func (s *sim) versions() (lo, hi uint64) {
-	lo = ^uint64(0)
-	for _, a := range s.agents {
-		v := a.latest.Load()
-		lo, hi = min(lo, v), max(hi, v)
-	}
-	return lo, hi
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -275,4 +313,62 @@ func inRotation(want bool) func(*hangarv1.Snapshot) bool {
 		}
 		return false
 	}
+}
+
+// heartbeat sends a heartbeat report: the agent called every member of
+// its groups in the last second, all fine.
+func (a *simAgent) heartbeat() error {
+	now := timestamppb.Now()
+	r := &hangarv1.Report{At: now, Heartbeat: true}
+	for _, m := range a.servers {
+		r.Members = append(r.Members, &hangarv1.MemberReport{Member: m, State: hangarv1.MemberState_MEMBER_STATE_READY,
+			Calls: map[string]uint64{"ok": 10}, LatencyBuckets: []uint64{0, 0, 0, 10}, LastCall: now})
+	}
+	for _, g := range a.groups {
+		r.Groups = append(r.Groups, &hangarv1.GroupReport{Group: g, LastCall: now})
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stream == nil {
+		return fmt.Errorf("%s has no stream", a.id)
+	}
+	a.seq++
+	r.Seq = a.seq
+	return a.stream.Send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Report{Report: r}})
+}
+
+// heartbeats makes every agent heartbeat once a second, spread over the
+// second, for d.
+func (s *sim) heartbeats(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	const workers = 64
+	for w := range workers {
+		wg.Go(func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				for i := w; i < len(s.agents); i += workers {
+					_ = s.agents[i].heartbeat() // a broken stream reconnects and shows in the counts
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// received returns the bytes the agents received so far.
+func (s *sim) received() int64 {
+	var n int64
+	for _, a := range s.agents {
+		n += a.rx.Load()
+	}
+	return n
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hangarmesh/hangar/internal/snapshot"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -30,15 +31,20 @@ type Agent struct {
 	seq    uint64
 
 	mu     sync.Mutex
+	state  *hangarv1.Snapshot // the full state the snapshots so far make
 	snaps  []Received
 	assign *hangarv1.Assignment
 	err    error // why the stream ended; nil while it is open
 }
 
-// Received is a snapshot and when the agent read it.
+// Received is a snapshot and when the agent read it: Snap is the full
+// state the agent holds once it is applied, Wire the message as sent (a
+// full snapshot or a delta).
 type Received struct {
 	Snap *hangarv1.Snapshot
+	Wire *hangarv1.Snapshot
 	At   time.Time
+	Err  error // the snapshot does not apply to the state held (a NACK)
 }
 
 // AgentOptions change how a simulated agent behaves. The zero value reads
@@ -52,6 +58,9 @@ type AgentOptions struct {
 	Token   string            // bearer token sent with the stream; "" none
 	// Instance, ConfigSource and ConfigSHA256 go into Hello.
 	Instance, ConfigSource, ConfigSHA256 string
+	Groups                               []string // sent in Hello: the groups it serves
+	// ConfigHash is sent in Hello: the hash of the fleet file it holds.
+	ConfigHash string
 }
 
 // Connect opens agent id's stream to r and sends its Hello. The stream is
@@ -77,7 +86,8 @@ func (r *Replica) Connect(t *testing.T, id string, o AgentOptions) *Agent {
 	t.Cleanup(a.Close)
 	hello := &hangarv1.Hello{AgentId: id, Host: "host-" + id, Version: "test", Servers: o.Servers, Labels: o.Labels,
 		Capabilities: 1<<hangarv1.Capability_CAPABILITY_SNAPSHOTS | 1<<hangarv1.Capability_CAPABILITY_ASSIGNMENTS,
-		Instance:     o.Instance, ConfigSource: o.ConfigSource, ConfigSha256: o.ConfigSHA256}
+		Instance:     o.Instance, ConfigSource: o.ConfigSource, ConfigSha256: o.ConfigSHA256,
+		Groups: o.Groups, ConfigHash: o.ConfigHash}
 	if err := a.Send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Hello{Hello: hello}}); err != nil {
 		t.Fatalf("%s: send Hello: %v", id, err)
 	}
@@ -109,12 +119,19 @@ func (a *Agent) receive(ack bool) {
 		now := time.Now()
 		switch msg := m.GetMsg().(type) {
 		case *hangarv1.ControlMessage_Snapshot:
+			s := msg.Snapshot
 			a.mu.Lock()
-			a.snaps = append(a.snaps, Received{msg.Snapshot, now})
+			state, err := snapshot.Apply(a.state, s)
+			if err == nil {
+				a.state = state
+			}
+			a.snaps = append(a.snaps, Received{Snap: state, Wire: s, At: now, Err: err})
 			a.mu.Unlock()
-			if ack {
-				s := msg.Snapshot
-				// An error here ends the stream, which Recv reports next.
+			// An error sending ends the stream, which Recv reports next.
+			switch {
+			case err != nil:
+				_ = a.Send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Nack{Nack: &hangarv1.Nack{Version: s.GetVersion(), Nonce: s.GetNonce(), Error: err.Error()}}})
+			case ack:
 				_ = a.Send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Ack{Ack: &hangarv1.Ack{Version: s.GetVersion(), Nonce: s.GetNonce()}}})
 			}
 		case *hangarv1.ControlMessage_Assignment:
@@ -208,7 +225,7 @@ func (a *Agent) Await(what string, mark int, ok func(*hangarv1.Snapshot) bool) R
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		for _, r := range a.snaps[min(mark, len(a.snaps)):] {
-			if ok(r.Snap) {
+			if r.Err == nil && ok(r.Snap) {
 				got = r
 				return true
 			}

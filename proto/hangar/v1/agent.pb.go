@@ -409,7 +409,16 @@ type Hello struct {
 	// agent_id and the same instance replaces the first (a reconnect); one
 	// with another instance is refused while the first is connected (two
 	// agents sharing an id).
-	Instance      string `protobuf:"bytes,10,opt,name=instance,proto3" json:"instance,omitempty"`
+	Instance string `protobuf:"bytes,10,opt,name=instance,proto3" json:"instance,omitempty"`
+	// config_hash is the SHA-256 (hex) of the fleet file the agent holds (in
+	// its state dir or from an earlier stream), "" if none: the control plane
+	// leaves the fleet file out of the first snapshot when it matches.
+	ConfigHash string `protobuf:"bytes,11,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
+	// groups lists the groups this agent serves: snapshots carry routing
+	// state for these only (and for the groups it reports calls to). Empty:
+	// the groups with a member in servers, or, if servers is empty too,
+	// every group.
+	Groups        []string `protobuf:"bytes,12,rep,name=groups,proto3" json:"groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -512,6 +521,20 @@ func (x *Hello) GetInstance() string {
 		return x.Instance
 	}
 	return ""
+}
+
+func (x *Hello) GetConfigHash() string {
+	if x != nil {
+		return x.ConfigHash
+	}
+	return ""
+}
+
+func (x *Hello) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
 }
 
 // Report carries an agent's local view. Reports are sent at once when a
@@ -890,8 +913,14 @@ func (x *Nack) GetError() string {
 	return ""
 }
 
-// Snapshot is the fleet-wide routing state, versioned. Every snapshot is
-// complete: an agent replaces its global view with it.
+// Snapshot is the routing state of the groups an agent serves, versioned.
+// The first snapshot of a stream is full (delta = false): the agent
+// replaces its global view with it. After that, the control plane sends
+// deltas (delta = true) against base_version, the version the agent ACKed:
+// servers and groups listed replace the agent's entries of the same id,
+// removed_servers and removed_groups are dropped, and the rest stays. An
+// agent that does not run base_version NACKs the delta; the control plane
+// then resends a full snapshot.
 type Snapshot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// version is the etcd revision that wrote it; it only grows.
@@ -899,14 +928,21 @@ type Snapshot struct {
 	// nonce identifies this push; Ack and Nack echo it.
 	Nonce   string                 `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	Created *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created,proto3" json:"created,omitempty"`
-	// fleet_config is the fleet file (YAML) the control plane serves, and
-	// config_hash its SHA-256 (hex); empty when the control plane has none.
-	FleetConfig   []byte         `protobuf:"bytes,4,opt,name=fleet_config,json=fleetConfig,proto3" json:"fleet_config,omitempty"`
-	ConfigHash    string         `protobuf:"bytes,5,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
-	Servers       []*ServerState `protobuf:"bytes,6,rep,name=servers,proto3" json:"servers,omitempty"`
-	Groups        []*GroupState  `protobuf:"bytes,7,rep,name=groups,proto3" json:"groups,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// config_hash is the SHA-256 (hex) of the fleet file (YAML) the
+	// control plane serves. fleet_config holds the file itself only when the
+	// agent lacks it (its hash differs from the agent's): otherwise it is
+	// empty and the agent keeps the file it has.
+	FleetConfig []byte         `protobuf:"bytes,4,opt,name=fleet_config,json=fleetConfig,proto3" json:"fleet_config,omitempty"`
+	ConfigHash  string         `protobuf:"bytes,5,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
+	Servers     []*ServerState `protobuf:"bytes,6,rep,name=servers,proto3" json:"servers,omitempty"`
+	Groups      []*GroupState  `protobuf:"bytes,7,rep,name=groups,proto3" json:"groups,omitempty"`
+	// delta marks a delta against base_version (see above).
+	Delta          bool     `protobuf:"varint,8,opt,name=delta,proto3" json:"delta,omitempty"`
+	BaseVersion    uint64   `protobuf:"varint,9,opt,name=base_version,json=baseVersion,proto3" json:"base_version,omitempty"`
+	RemovedServers []string `protobuf:"bytes,10,rep,name=removed_servers,json=removedServers,proto3" json:"removed_servers,omitempty"`
+	RemovedGroups  []string `protobuf:"bytes,11,rep,name=removed_groups,json=removedGroups,proto3" json:"removed_groups,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
@@ -984,6 +1020,34 @@ func (x *Snapshot) GetServers() []*ServerState {
 func (x *Snapshot) GetGroups() []*GroupState {
 	if x != nil {
 		return x.Groups
+	}
+	return nil
+}
+
+func (x *Snapshot) GetDelta() bool {
+	if x != nil {
+		return x.Delta
+	}
+	return false
+}
+
+func (x *Snapshot) GetBaseVersion() uint64 {
+	if x != nil {
+		return x.BaseVersion
+	}
+	return 0
+}
+
+func (x *Snapshot) GetRemovedServers() []string {
+	if x != nil {
+		return x.RemovedServers
+	}
+	return nil
+}
+
+func (x *Snapshot) GetRemovedGroups() []string {
+	if x != nil {
+		return x.RemovedGroups
 	}
 	return nil
 }
@@ -1217,7 +1281,7 @@ const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"assignment\x18\x02 \x01(\v2\x15.hangar.v1.AssignmentH\x00R\n" +
 	"assignmentB\x05\n" +
-	"\x03msg\"\x90\x03\n" +
+	"\x03msg\"\xc9\x03\n" +
 	"\x05Hello\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x124\n" +
@@ -1229,7 +1293,10 @@ const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\rconfig_source\x18\b \x01(\tR\fconfigSource\x12#\n" +
 	"\rconfig_sha256\x18\t \x01(\tR\fconfigSha256\x12\x1a\n" +
 	"\binstance\x18\n" +
-	" \x01(\tR\binstance\x1a9\n" +
+	" \x01(\tR\binstance\x12\x1f\n" +
+	"\vconfig_hash\x18\v \x01(\tR\n" +
+	"configHash\x12\x16\n" +
+	"\x06groups\x18\f \x03(\tR\x06groups\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc7\x01\n" +
@@ -1264,7 +1331,7 @@ const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\x04Nack\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"\x95\x02\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x9e\x03\n" +
 	"\bSnapshot\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x124\n" +
@@ -1273,7 +1340,12 @@ const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\vconfig_hash\x18\x05 \x01(\tR\n" +
 	"configHash\x120\n" +
 	"\aservers\x18\x06 \x03(\v2\x16.hangar.v1.ServerStateR\aservers\x12-\n" +
-	"\x06groups\x18\a \x03(\v2\x15.hangar.v1.GroupStateR\x06groups\"c\n" +
+	"\x06groups\x18\a \x03(\v2\x15.hangar.v1.GroupStateR\x06groups\x12\x14\n" +
+	"\x05delta\x18\b \x01(\bR\x05delta\x12!\n" +
+	"\fbase_version\x18\t \x01(\x04R\vbaseVersion\x12'\n" +
+	"\x0fremoved_servers\x18\n" +
+	" \x03(\tR\x0eremovedServers\x12%\n" +
+	"\x0eremoved_groups\x18\v \x03(\tR\rremovedGroups\"c\n" +
 	"\vServerState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.hangar.v1.MemberStateR\x05state\x12\x16\n" +

@@ -28,9 +28,12 @@ const (
 // every agent gets, and each agent's probe assignment. Its etcd mod
 // revision is the snapshot version.
 type SnapshotRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Snapshot      *Snapshot              `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
-	Assignments   map[string]*Assignment `protobuf:"bytes,2,rep,name=assignments,proto3" json:"assignments,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Snapshot    *Snapshot              `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Assignments map[string]*Assignment `protobuf:"bytes,2,rep,name=assignments,proto3" json:"assignments,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// members lists each group's member ids (from the fleet file), so that
+	// a replica sends each agent the state of its groups' members only.
+	Members       map[string]*GroupMembers `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -79,6 +82,58 @@ func (x *SnapshotRecord) GetAssignments() map[string]*Assignment {
 	return nil
 }
 
+func (x *SnapshotRecord) GetMembers() map[string]*GroupMembers {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// GroupMembers lists one group's member ids in file order.
+type GroupMembers struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMembers) Reset() {
+	*x = GroupMembers{}
+	mi := &file_hangar_v1_state_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMembers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMembers) ProtoMessage() {}
+
+func (x *GroupMembers) ProtoReflect() protoreflect.Message {
+	mi := &file_hangar_v1_state_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMembers.ProtoReflect.Descriptor instead.
+func (*GroupMembers) Descriptor() ([]byte, []int) {
+	return file_hangar_v1_state_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GroupMembers) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
 // ReplicaReport is the value of a replica's reports key: the latest
 // report of every agent connected to that replica.
 type ReplicaReport struct {
@@ -91,7 +146,7 @@ type ReplicaReport struct {
 
 func (x *ReplicaReport) Reset() {
 	*x = ReplicaReport{}
-	mi := &file_hangar_v1_state_proto_msgTypes[1]
+	mi := &file_hangar_v1_state_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +158,7 @@ func (x *ReplicaReport) String() string {
 func (*ReplicaReport) ProtoMessage() {}
 
 func (x *ReplicaReport) ProtoReflect() protoreflect.Message {
-	mi := &file_hangar_v1_state_proto_msgTypes[1]
+	mi := &file_hangar_v1_state_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +171,7 @@ func (x *ReplicaReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaReport.ProtoReflect.Descriptor instead.
 func (*ReplicaReport) Descriptor() ([]byte, []int) {
-	return file_hangar_v1_state_proto_rawDescGZIP(), []int{1}
+	return file_hangar_v1_state_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ReplicaReport) GetReplica() string {
@@ -157,7 +212,7 @@ type AgentReport struct {
 
 func (x *AgentReport) Reset() {
 	*x = AgentReport{}
-	mi := &file_hangar_v1_state_proto_msgTypes[2]
+	mi := &file_hangar_v1_state_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -169,7 +224,7 @@ func (x *AgentReport) String() string {
 func (*AgentReport) ProtoMessage() {}
 
 func (x *AgentReport) ProtoReflect() protoreflect.Message {
-	mi := &file_hangar_v1_state_proto_msgTypes[2]
+	mi := &file_hangar_v1_state_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -182,7 +237,7 @@ func (x *AgentReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentReport.ProtoReflect.Descriptor instead.
 func (*AgentReport) Descriptor() ([]byte, []int) {
-	return file_hangar_v1_state_proto_rawDescGZIP(), []int{2}
+	return file_hangar_v1_state_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AgentReport) GetHello() *Hello {
@@ -259,13 +314,19 @@ var File_hangar_v1_state_proto protoreflect.FileDescriptor
 
 const file_hangar_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x15hangar/v1/state.proto\x12\thangar.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15hangar/v1/agent.proto\"\xe6\x01\n" +
+	"\x15hangar/v1/state.proto\x12\thangar.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15hangar/v1/agent.proto\"\xfd\x02\n" +
 	"\x0eSnapshotRecord\x12/\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x13.hangar.v1.SnapshotR\bsnapshot\x12L\n" +
-	"\vassignments\x18\x02 \x03(\v2*.hangar.v1.SnapshotRecord.AssignmentsEntryR\vassignments\x1aU\n" +
+	"\vassignments\x18\x02 \x03(\v2*.hangar.v1.SnapshotRecord.AssignmentsEntryR\vassignments\x12@\n" +
+	"\amembers\x18\x03 \x03(\v2&.hangar.v1.SnapshotRecord.MembersEntryR\amembers\x1aU\n" +
 	"\x10AssignmentsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
-	"\x05value\x18\x02 \x01(\v2\x15.hangar.v1.AssignmentR\x05value:\x028\x01\"Y\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.hangar.v1.AssignmentR\x05value:\x028\x01\x1aS\n" +
+	"\fMembersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
+	"\x05value\x18\x02 \x01(\v2\x17.hangar.v1.GroupMembersR\x05value:\x028\x01\" \n" +
+	"\fGroupMembers\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\"Y\n" +
 	"\rReplicaReport\x12\x18\n" +
 	"\areplica\x18\x01 \x01(\tR\areplica\x12.\n" +
 	"\x06agents\x18\x02 \x03(\v2\x16.hangar.v1.AgentReportR\x06agents\"\x9c\x03\n" +
@@ -295,34 +356,38 @@ func file_hangar_v1_state_proto_rawDescGZIP() []byte {
 	return file_hangar_v1_state_proto_rawDescData
 }
 
-var file_hangar_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_hangar_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_hangar_v1_state_proto_goTypes = []any{
 	(*SnapshotRecord)(nil),        // 0: hangar.v1.SnapshotRecord
-	(*ReplicaReport)(nil),         // 1: hangar.v1.ReplicaReport
-	(*AgentReport)(nil),           // 2: hangar.v1.AgentReport
-	nil,                           // 3: hangar.v1.SnapshotRecord.AssignmentsEntry
-	(*Snapshot)(nil),              // 4: hangar.v1.Snapshot
-	(*Hello)(nil),                 // 5: hangar.v1.Hello
-	(*Report)(nil),                // 6: hangar.v1.Report
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*MemberReport)(nil),          // 8: hangar.v1.MemberReport
-	(*Assignment)(nil),            // 9: hangar.v1.Assignment
+	(*GroupMembers)(nil),          // 1: hangar.v1.GroupMembers
+	(*ReplicaReport)(nil),         // 2: hangar.v1.ReplicaReport
+	(*AgentReport)(nil),           // 3: hangar.v1.AgentReport
+	nil,                           // 4: hangar.v1.SnapshotRecord.AssignmentsEntry
+	nil,                           // 5: hangar.v1.SnapshotRecord.MembersEntry
+	(*Snapshot)(nil),              // 6: hangar.v1.Snapshot
+	(*Hello)(nil),                 // 7: hangar.v1.Hello
+	(*Report)(nil),                // 8: hangar.v1.Report
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*MemberReport)(nil),          // 10: hangar.v1.MemberReport
+	(*Assignment)(nil),            // 11: hangar.v1.Assignment
 }
 var file_hangar_v1_state_proto_depIdxs = []int32{
-	4, // 0: hangar.v1.SnapshotRecord.snapshot:type_name -> hangar.v1.Snapshot
-	3, // 1: hangar.v1.SnapshotRecord.assignments:type_name -> hangar.v1.SnapshotRecord.AssignmentsEntry
-	2, // 2: hangar.v1.ReplicaReport.agents:type_name -> hangar.v1.AgentReport
-	5, // 3: hangar.v1.AgentReport.hello:type_name -> hangar.v1.Hello
-	6, // 4: hangar.v1.AgentReport.report:type_name -> hangar.v1.Report
-	7, // 5: hangar.v1.AgentReport.connected:type_name -> google.protobuf.Timestamp
-	7, // 6: hangar.v1.AgentReport.received:type_name -> google.protobuf.Timestamp
-	8, // 7: hangar.v1.AgentReport.minute:type_name -> hangar.v1.MemberReport
-	9, // 8: hangar.v1.SnapshotRecord.AssignmentsEntry.value:type_name -> hangar.v1.Assignment
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	6,  // 0: hangar.v1.SnapshotRecord.snapshot:type_name -> hangar.v1.Snapshot
+	4,  // 1: hangar.v1.SnapshotRecord.assignments:type_name -> hangar.v1.SnapshotRecord.AssignmentsEntry
+	5,  // 2: hangar.v1.SnapshotRecord.members:type_name -> hangar.v1.SnapshotRecord.MembersEntry
+	3,  // 3: hangar.v1.ReplicaReport.agents:type_name -> hangar.v1.AgentReport
+	7,  // 4: hangar.v1.AgentReport.hello:type_name -> hangar.v1.Hello
+	8,  // 5: hangar.v1.AgentReport.report:type_name -> hangar.v1.Report
+	9,  // 6: hangar.v1.AgentReport.connected:type_name -> google.protobuf.Timestamp
+	9,  // 7: hangar.v1.AgentReport.received:type_name -> google.protobuf.Timestamp
+	10, // 8: hangar.v1.AgentReport.minute:type_name -> hangar.v1.MemberReport
+	11, // 9: hangar.v1.SnapshotRecord.AssignmentsEntry.value:type_name -> hangar.v1.Assignment
+	1,  // 10: hangar.v1.SnapshotRecord.MembersEntry.value:type_name -> hangar.v1.GroupMembers
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_hangar_v1_state_proto_init() }
@@ -337,7 +402,7 @@ func file_hangar_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hangar_v1_state_proto_rawDesc), len(file_hangar_v1_state_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
