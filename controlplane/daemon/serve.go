@@ -40,6 +40,8 @@ import (
 const stopGrace = 5 * time.Second
 
 func serve(ctx context.Context, s Settings, log *slog.Logger) error {
+	hup, stopHUP := notifyHUP()
+	defer stopHUP()
 	cli, closeEtcd, err := connectEtcd(ctx, s, log)
 	if err != nil {
 		return err
@@ -93,6 +95,7 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return rep.Run(ctx) })
+	eg.Go(func() error { return reloadOnHUP(ctx, hup, s, st, log) })
 	eg.Go(func() error {
 		if err := gs.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("grpc: %w", err)

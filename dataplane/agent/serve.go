@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -39,10 +40,16 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	defer closer.Close()
+	hup, stopHUP := notifyHUP()
+	defer stopHUP()
 
 	var fleet *config.Fleet
+	var fleetData []byte
 	if s.ConfigPath != "" {
-		if fleet, err = config.Load(s.ConfigPath); err != nil {
+		if fleetData, err = os.ReadFile(s.ConfigPath); err != nil {
+			return fmt.Errorf("read fleet config (nothing was started): %w", err)
+		}
+		if fleet, err = config.Parse(s.ConfigPath, fleetData, os.LookupEnv); err != nil {
 			return fmt.Errorf("invalid fleet configuration (nothing was started):\n%w", err)
 		}
 		log.Info("config_loaded", "path", s.ConfigPath, "servers", len(fleet.Servers), "groups", len(fleet.Groups))
@@ -90,6 +97,10 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 		}
 	}
 	defer rt.wait()
+	// SIGHUP and edits of --config reload it; without --config, SIGHUP
+	// is logged and ignored (it would otherwise end the process).
+	install := func(f *config.Fleet) error { return rt.install(f, "") }
+	eg.Go(func() error { return newConfigReloader(s.ConfigPath, fleetData, install, log).Run(ctx, hup) })
 	eg.Go(func() error {
 		select {
 		case <-installed:

@@ -1,0 +1,42 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hangarmesh/hangar/controlplane/store"
+)
+
+// notifyHUP starts catching SIGHUP; call it before the process says it is
+// ready, so that no signal sent after that line ends the process. stop
+// undoes it.
+func notifyHUP() (hup chan os.Signal, stop func()) {
+	hup = make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup, func() { signal.Stop(hup) }
+}
+
+// reloadOnHUP re-applies --fleet-config on SIGHUP (systemctl reload): a
+// file that differs from the stored one is stored and pushed; a bad file
+// is refused with the parser's file:line and the stored config stays.
+// Without --fleet-config SIGHUP is logged and ignored (it would otherwise
+// end the process).
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, s Settings, st *store.Store, log *slog.Logger) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+		}
+		if s.FleetConfig == "" {
+			log.Info("config_reload_skipped", "by", "SIGHUP", "reason", "no --fleet-config (use hangarctl config apply)")
+			continue
+		}
+		if err := applyFleetConfig(ctx, st, s.FleetConfig, log); err != nil {
+			log.Error("config_reload_refused", "path", s.FleetConfig, "error", err.Error(), "running", "stored configuration")
+		}
+	}
+}
