@@ -213,7 +213,8 @@ type fdResponse struct {
 }
 
 // fdPipe runs `hangar-agent --config cfg serve` (stdio) with session piped to
-// its stdin, keeps stdin open until the response with id last arrives, then
+// its stdin, keeps stdin open until the responses with ids 1..last arrive
+// (in any order: requests run concurrently), then
 // closes it and checks that the agent exits 0. It returns the responses by
 // id and what the agent logged.
 func fdPipe(t *testing.T, cfg, session string, last int) (map[int]fdResponse, string) {
@@ -254,7 +255,7 @@ func fdPipe(t *testing.T, cfg, session string, last int) (map[int]fdResponse, st
 
 	answers := map[int]fdResponse{}
 	timeout := time.After(30 * time.Second)
-	for answers[last].ID == 0 {
+	for len(answers) < last {
 		select {
 		case line, ok := <-lines:
 			if !ok {
@@ -1196,9 +1197,14 @@ func TestManagementTools(t *testing.T) {
 `, m1.URL(), m2.URL()))
 	a := startAgent(t, cfg)
 	cs := a.Connect()
-	eventually(t, 15*time.Second, "m1 and m2 ready", func() bool {
-		return fdState(t, cs, "m1") == "ready" && fdState(t, cs, "m2") == "ready"
-	})
+	// Ready and probed: a session opens (ready) a moment before the probe
+	// that opened it records its check.
+	checked := func(id string) bool {
+		_, sc := fdTool(t, cs, "hangar_details", map[string]any{"mcp_server": id})
+		h, _ := sc["health"].(map[string]any)
+		return sc["state"] == "ready" && h["last_check"] != nil
+	}
+	eventually(t, 15*time.Second, "m1 and m2 ready and probed", func() bool { return checked("m1") && checked("m2") })
 	get := func(tool string, args any, out any) {
 		t.Helper()
 		res, err := cs.CallTool(fdCtx(t, 10*time.Second), &mcp.CallToolParams{Name: tool, Arguments: args})

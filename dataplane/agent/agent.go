@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -77,6 +78,8 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 	f.Bool("unsafe-no-auth", false, "allow a non-loopback HTTP bind without a token")
 	f.String("metrics-listen", "", "serve /metrics on this HOST:PORT instead of the front door's port, where it needs the token when one is set; with stdio, serve /metrics and the health endpoints there")
 	addLimitFlags(f)
+	f.Duration("session-idle-timeout", 10*time.Minute, "close an HTTP client session (and its upstream sessions) after this long without a request")
+	f.Int("max-sessions", 1000, "most HTTP client sessions open at once; a new client beyond it gets an error")
 	f.StringSlice("control-plane", nil, "control-plane replicas HOST:PORT[,HOST:PORT…] (env HANGAR_CONTROL_PLANE): report to them and follow their snapshots")
 	f.String("agent-id", "", "stable agent id for the control plane (default: the host name plus a random suffix, kept in --state-dir)")
 	f.String("state-dir", "", "keep the last accepted snapshot here and boot from it when no replica answers")
@@ -87,7 +90,7 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 	f.String("cp-token-file", "", "bearer token for the control plane")
 	f.Bool("cp-insecure", false, "allow plaintext to a non-loopback control plane")
 	for _, name := range []string{"http", "host", "port", "log-file", "log-level", "json-logs", "auth-token-file", "unsafe-no-auth",
-		"control-plane", "agent-id", "state-dir", "groups", "cp-ca-file", "cp-cert-file", "cp-key-file", "cp-token-file", "cp-insecure",
+		"session-idle-timeout", "max-sessions", "control-plane", "agent-id", "state-dir", "groups", "cp-ca-file", "cp-cert-file", "cp-key-file", "cp-token-file", "cp-insecure",
 		"metrics-listen"} {
 		must(v.BindPFlag(name, f.Lookup(name)))
 	}
@@ -118,6 +121,8 @@ func settingsFrom(v *viper.Viper) (Settings, error) {
 		AuthTokenFile: v.GetString("auth-token-file"),
 		UnsafeNoAuth:  v.GetBool("unsafe-no-auth"),
 		MetricsAddr:   v.GetString("metrics-listen"),
+		SessionIdle:   v.GetDuration("session-idle-timeout"),
+		MaxSessions:   v.GetInt("max-sessions"),
 		ControlPlane:  endpoints.Split(v.GetStringSlice("control-plane")),
 		AgentID:       v.GetString("agent-id"),
 		StateDir:      v.GetString("state-dir"),

@@ -23,6 +23,7 @@ type fleetRuntime struct {
 	cancel context.CancelFunc
 	log    *slog.Logger
 	obs    router.Observer
+	gwOpts gateway.Options // the front door's settings
 
 	mu       sync.Mutex
 	gw       *gateway.Gateway
@@ -36,9 +37,10 @@ type fleetRuntime struct {
 
 // newFleetRuntime returns a runtime whose routers outlive ctx until wait:
 // on shutdown the front door drains its calls first, then the routers stop.
-func newFleetRuntime(ctx context.Context, log *slog.Logger, obs router.Observer) *fleetRuntime {
+func newFleetRuntime(ctx context.Context, log *slog.Logger, obs router.Observer, gw gateway.Options) *fleetRuntime {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	return &fleetRuntime{ctx: rctx, cancel: cancel, log: log, obs: obs}
+	gw.Logger = log
+	return &fleetRuntime{ctx: rctx, cancel: cancel, log: log, obs: obs, gwOpts: gw}
 }
 
 // install starts a router for fleet and makes it the one in force; the
@@ -59,7 +61,7 @@ func (rt *fleetRuntime) install(fleet *config.Fleet, hash string) error {
 		r.AssignProbes(rt.assigned)
 	}
 	if rt.gw == nil {
-		rt.gw = gateway.New(r, rt.log)
+		rt.gw = gateway.New(r, rt.gwOpts)
 	} else {
 		rt.gw.SetRouter(r)
 	}

@@ -73,7 +73,7 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	var rt *fleetRuntime
 	installed := make(chan struct{})
 	if len(s.ControlPlane) == 0 {
-		rt = newFleetRuntime(ctx, log, met)
+		rt = newFleetRuntime(ctx, log, met, gatewayOptions(s))
 		if err := rt.install(fleet, ""); err != nil {
 			return err
 		}
@@ -118,7 +118,11 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 			return serveHTTP(ctx, s, &mcpDoor{installed: installed, gw: rt.gateway, maxBody: s.Limits.MaxRequestBytes}, met, log)
 		}
 		log.Info("stdio_server_started")
-		err := rt.gateway().Server().Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}})
+		conn, err := (&mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}}).Connect(ctx)
+		if err != nil {
+			return fmt.Errorf("stdio: %w", err)
+		}
+		err = rt.gateway().ServeConn(ctx, conn)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) && !errors.Is(err, mcp.ErrConnectionClosed) {
 			return fmt.Errorf("stdio: %w", err)
 		}
@@ -127,6 +131,10 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	err = eg.Wait()
 	log.Info("agent_stopped")
 	return err
+}
+
+func gatewayOptions(s Settings) gateway.Options {
+	return gateway.Options{SessionIdle: s.SessionIdle, MaxSessions: s.MaxSessions}
 }
 
 // startManaged prepares managed mode: the runtime, the agent the
@@ -158,7 +166,7 @@ func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *met
 		opts.Boot = saved[0]
 	}
 	cc := controlclient.New(agentProxy{&agent}, opts)
-	rt := newFleetRuntime(ctx, log, router.Observers(met, cc.Observer()))
+	rt := newFleetRuntime(ctx, log, router.Observers(met, cc.Observer()), gatewayOptions(s))
 	agent = newManagedAgent(rt, fleet != nil)
 	registerCPMetrics(met.Registry, cc)
 	if fleet != nil {
@@ -254,6 +262,11 @@ func serveHTTP(ctx context.Context, s Settings, door *mcpDoor, met *metrics.Agen
 	mux.HandleFunc("/health/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !door.ready() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": notReady})
+			return
+		}
+		if !door.gw().Ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready",
+				"reason": "the front_door groups' tool lists are not known yet"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -366,11 +379,7 @@ func (d *mcpDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rpcError(w, http.StatusServiceUnavailable, codeUnavailable, notReady, false)
 		return
 	}
-	d.once.Do(func() {
-		gw := d.gw()
-		d.h = gw.HTTPHandler(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return gw.Server() },
-			&mcp.StreamableHTTPOptions{MaxRequestBodyBytes: d.maxBody}))
-	})
+	d.once.Do(func() { d.h = d.gw().HTTPHandler() })
 	d.h.ServeHTTP(w, r)
 }
 
@@ -379,9 +388,7 @@ func (d *mcpDoor) closeSessions() {
 	if !d.ready() {
 		return
 	}
-	for ss := range d.gw().Server().Sessions() {
-		_ = ss.Close()
-	}
+	d.gw().CloseSessions()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -32,6 +32,10 @@ type Settings struct {
 	MetricsAddr   string // serve /metrics on this host:port instead of the front door's port
 	Limits        Limits // the HTTP front door's limits
 
+	// Front-door client sessions (HTTP): idle ones expire; their number is bounded.
+	SessionIdle time.Duration // 0: gateway.DefaultSessionIdle
+	MaxSessions int           // 0: gateway.DefaultMaxSessions
+
 	// Managed mode: with ControlPlane set the agent reports to the control
 	// plane and follows its snapshots. Without ConfigPath it takes the fleet
 	// configuration from the snapshots (and from StateDir after a restart).
@@ -132,6 +136,9 @@ func (s *Settings) Validate() error {
 			return errors.New("no fleet configuration: pass --config FILE or set MCP_CONFIG " +
 				"(looked in " + strings.Join(DefaultConfigPaths(), ", ") + "), or take it from the control plane with --control-plane HOST:PORT")
 		}
+	}
+	if s.SessionIdle < 0 || s.MaxSessions < 0 {
+		return errors.New("--session-idle-timeout and --max-sessions must not be negative")
 	}
 	if (s.CPCertFile == "") != (s.CPKeyFile == "") {
 		return errors.New("--cp-cert-file and --cp-key-file go together")

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -86,7 +85,7 @@ func BenchmarkPathFrontDoor(b *testing.B) {
 	done := make(chan struct{})
 	go func() { _ = r.Run(ctx); close(done) }()
 	b.Cleanup(func() { cancel(); <-done })
-	gw := New(r, nil)
+	gw := New(r, Options{})
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		gw.SyncTools()
 		if _, ok := gw.frontDoorTool("add"); ok {
@@ -97,8 +96,7 @@ func BenchmarkPathFrontDoor(b *testing.B) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return gw.Server() }, nil)
-	front := httptest.NewServer(gw.HTTPHandler(sdk))
+	front := httptest.NewServer(gw.HTTPHandler())
 	b.Cleanup(front.Close)
 	runCalls(b, benchClient(b, front.URL+"/mcp"))
 }

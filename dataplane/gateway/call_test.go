@@ -33,7 +33,7 @@ func newTestGateway(t *testing.T) *Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(r, nil)
+	return New(r, Options{})
 }
 
 // calls returns n valid calls as JSON.

@@ -3,8 +3,10 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
@@ -23,7 +25,7 @@ func fuzzGateway(f *testing.F) *Gateway {
 	if err != nil {
 		f.Fatal(err)
 	}
-	g := New(r, nil)
+	g := New(r, Options{})
 	g.frontDoor["add"] = frontTool{group: "my-mcp-group", tool: "add"}
 	return g
 }
@@ -85,9 +87,11 @@ func FuzzHangarCallArgs(f *testing.F) {
 	})
 }
 
-// FuzzFrontDoorDecode: the front door's fast path takes a request body as
-// a tools/call of a front-door tool only if the SDK's JSON-RPC decoder
-// reads it as the same request: same method, same id, same tool.
+// FuzzFrontDoorDecode: whatever body a client POSTs on an open session,
+// the front door answers with a JSON-RPC message (a response, or an error
+// object with a 4xx status) or 202 for a notification, never a panic or a
+// 5xx, and a body that is not a well-formed JSON-RPC message (the SDK's
+// decoder) is never taken as a request.
 func FuzzFrontDoorDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}`,
@@ -104,30 +108,49 @@ func FuzzFrontDoorDecode(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	fp := &fastPath{gw: fuzzGateway(f), sessions: map[string]time.Time{}}
+	g := fuzzGateway(f)
+	h := g.HTTPHandler()
+	post := func(body, sid string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Accept", "application/json, text/event-stream")
+		if sid != "" {
+			r.Header.Set("Mcp-Session-Id", sid)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	init := post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"fuzz","version":"1"}}}`, "")
+	sid := init.Header().Get("Mcp-Session-Id")
+	if init.Code != http.StatusOK || sid == "" {
+		f.Fatalf("initialize: %d %s", init.Code, init.Body)
+	}
+	f.Cleanup(g.CloseSessions)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		call, ok := fp.frontDoorCall(body)
-		if !ok {
+		if bytes.Contains(body, []byte("initialize")) {
+			return // would open sessions up to the limit
+		}
+		w := post(string(body), sid)
+		switch {
+		case w.Code == http.StatusAccepted:
 			return
+		case w.Code >= 500:
+			t.Fatalf("%q: HTTP %d %s", body, w.Code, w.Body)
 		}
-		msg, err := jsonrpc.DecodeMessage(body)
-		if err != nil {
-			t.Fatalf("fast path took %q, the SDK rejects it: %v", body, err)
+		var answer struct {
+			JSONRPC string          `json:"jsonrpc"`
+			Result  json.RawMessage `json:"result"`
+			Error   *jsonrpc.Error  `json:"error"`
 		}
-		req, isReq := msg.(*jsonrpc.Request)
-		if !isReq || req.Method != "tools/call" || !req.IsCall() {
-			t.Fatalf("fast path took %q as a tools/call, the SDK reads %#v", body, msg)
+		if err := json.Unmarshal(w.Body.Bytes(), &answer); err != nil && !bytes.HasPrefix(bytes.TrimSpace(w.Body.Bytes()), []byte("[")) {
+			t.Fatalf("%q: answer is not JSON-RPC: %d %q", body, w.Code, w.Body)
 		}
-		id, _ := json.Marshal(req.ID.Raw())
-		var a, b any
-		if json.Unmarshal(id, &a) != nil || json.Unmarshal(call.ID, &b) != nil || !jsonEqual(a, b) {
-			t.Fatalf("fast path took %q with id %s, the SDK with id %s", body, call.ID, id)
+		if w.Code != http.StatusOK && answer.Error == nil {
+			t.Fatalf("%q: HTTP %d without a JSON-RPC error: %q", body, w.Code, w.Body)
 		}
-		var p struct {
-			Name string `json:"name"`
-		}
-		if err := json.Unmarshal(req.Params, &p); err != nil || p.Name != "add" {
-			t.Fatalf("fast path took %q as a call of add, the SDK's params name %q (%v)", body, p.Name, err)
+		if _, err := jsonrpc.DecodeMessage(body); err != nil && w.Code == http.StatusOK && answer.Error == nil {
+			t.Fatalf("%q: the SDK rejects it (%v), the front door answered %s", body, err, w.Body)
 		}
 	})
 }

@@ -1,8 +1,11 @@
-// Package gateway is the agent's front door: an MCP server (stdio or
-// Streamable HTTP) offering MCP Hangar's management tools (hangar_call,
-// hangar_list, hangar_status, hangar_details, hangar_tools, hangar_health,
-// hangar_group_list) and, for groups with tool_access.mode front_door, the
-// groups' upstream tools as ordinary MCP tools with failover built in.
+// Package gateway is the agent's front door: a transparent MCP proxy
+// (docs/design.md §3.1–3.2) serving stdio and Streamable HTTP clients. It
+// offers MCP Hangar's management tools (hangar_call, hangar_list,
+// hangar_status, hangar_details, hangar_tools, hangar_health,
+// hangar_group_list) and, for groups with tool_access.mode front_door,
+// everything the groups' members offer (tools, resources, prompts,
+// completion, logging, and the members' requests to the client), with one
+// upstream session per client session per member and failover built in.
 package gateway
 
 import (
@@ -21,30 +24,53 @@ import (
 
 	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/clock"
 )
 
 // Version is the agent version announced to clients.
 var Version = "dev"
 
+// Session limits' defaults (docs/design.md §3.2).
+const (
+	DefaultSessionIdle = 10 * time.Minute
+	DefaultMaxSessions = 1000
+)
+
+// Options configure a Gateway. Zero values take the defaults.
+type Options struct {
+	Logger *slog.Logger
+	Clock  clock.Clock
+	// SessionIdle is how long an HTTP client session may go without a
+	// request before it expires (its upstream sessions close).
+	SessionIdle time.Duration
+	// MaxSessions bounds the open HTTP client sessions; a new client beyond
+	// it gets an error, existing ones are untouched.
+	MaxSessions int
+}
+
 // Gateway serves MCP clients on top of a Router. It is safe for concurrent use.
 type Gateway struct {
 	router  atomic.Pointer[router.Router]
 	log     *slog.Logger
-	server  *mcp.Server
+	clk     clock.Clock
+	opts    Options
 	started time.Time
+	mgmt    map[string]mgmtTool
 
 	mu        sync.Mutex
-	frontDoor map[string]frontTool // exposed name → target
+	frontDoor map[string]frontTool // exposed name → target, from the probes' tool lists
+	sessions  map[*clientSession]struct{}
+	http      map[string]*httpSession // HTTP client sessions by Mcp-Session-Id
 
 	// discovered is set once the front-door members' first tool lists are
-	// in (or discoveryWait passed); until then tools/list and tools/call
-	// wait for them, so a client that lists tools right after starting the
-	// agent sees the groups' tools.
+	// in (or discoveryWait passed); until then front-door methods wait for
+	// them, so a client that lists tools right after starting the agent
+	// sees the groups' tools.
 	discovered atomic.Bool
 }
 
-// discoveryWait bounds how long the first tools/list or tools/call waits for
-// the front-door members' first probes (a probe's own timeout).
+// discoveryWait bounds how long the first front-door request waits for
+// the members' first probes (a probe's own timeout).
 const discoveryWait = 5 * time.Second
 
 type frontTool struct {
@@ -53,40 +79,52 @@ type frontTool struct {
 }
 
 // New builds the front door for r.
-func New(r *router.Router, log *slog.Logger) *Gateway {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func New(r *router.Router, opts Options) *Gateway {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{log: log, started: time.Now(), frontDoor: map[string]frontTool{}}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.SessionIdle <= 0 {
+		opts.SessionIdle = DefaultSessionIdle
+	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = DefaultMaxSessions
+	}
+	g := &Gateway{log: opts.Logger, clk: opts.Clock, opts: opts, started: time.Now(),
+		frontDoor: map[string]frontTool{}, sessions: map[*clientSession]struct{}{}, http: map[string]*httpSession{}}
 	g.router.Store(r)
-	g.server = mcp.NewServer(&mcp.Implementation{Name: "hangar-agent", Version: Version}, &mcp.ServerOptions{
-		Instructions: "Hangar routes tool calls to MCP servers and groups with health checks and failover. " +
-			"Use hangar_list to see servers and groups, hangar_call to call their tools.",
-	})
 	g.addManagementTools()
 	g.discovered.Store(!g.anyFrontDoor())
-	g.server.AddReceivingMiddleware(g.awaitDiscovery)
 	return g
 }
 
-// awaitDiscovery holds the first tools/list and tools/call until the
-// front-door tools are known (see discovered).
-func (g *Gateway) awaitDiscovery(next mcp.MethodHandler) mcp.MethodHandler {
-	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		if !g.discovered.Load() && (method == "tools/list" || method == "tools/call" && !isManagementCall(req)) {
-			settled := g.waitFirstProbes(ctx)
-			g.SyncTools()
-			if settled {
-				g.discovered.Store(true)
-			}
-		}
-		return next(ctx, method, req)
+// awaitDiscovery holds the first front-door requests until the front-door
+// members' tools are known (see discovered), at most discoveryWait.
+func (g *Gateway) awaitDiscovery(ctx context.Context) {
+	if g.discovered.Load() {
+		return
+	}
+	settled := g.waitFirstProbes(ctx)
+	g.SyncTools()
+	if settled {
+		g.discovered.Store(true)
 	}
 }
 
-func isManagementCall(req mcp.Request) bool {
-	r, ok := req.(*mcp.CallToolRequest)
-	return ok && r.Params != nil && slices.Contains(managementTools, r.Params.Name)
+// Ready reports whether every front_door group's tool list is known (or
+// its members' first probes failed): until then /health/ready is 503.
+func (g *Gateway) Ready() bool {
+	if g.discovered.Load() {
+		return true
+	}
+	if g.firstProbesDone() {
+		g.SyncTools()
+		g.discovered.Store(true)
+		return true
+	}
+	return false
 }
 
 // waitFirstProbes waits, at most discoveryWait, until every remote member of
@@ -138,19 +176,19 @@ func (g *Gateway) SetRouter(r *router.Router) {
 	g.SyncTools()
 }
 
-// Server returns the MCP server, for a transport to run.
-func (g *Gateway) Server() *mcp.Server { return g.server }
-
-// Run keeps the front-door tool list in step with the groups' upstream
-// tools until ctx ends.
+// Run keeps the front-door catalog in step with the groups' upstream
+// tools and expires idle HTTP client sessions until ctx ends; then it
+// closes every client session.
 // (A fleet without front_door groups makes a sync a cheap no-op.)
 func (g *Gateway) Run(ctx context.Context) error {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
 		g.SyncTools()
+		g.expire()
 		select {
 		case <-ctx.Done():
+			g.closeAll()
 			return nil
 		case <-t.C:
 		}
@@ -166,35 +204,32 @@ func (g *Gateway) anyFrontDoor() bool {
 	return false
 }
 
-// SyncTools adds, updates and removes front-door tools to match what the
-// members of front_door groups offer now. A tool whose name is offered by
-// two groups, or clashes with a management tool, is exposed as group__tool.
+// SyncTools updates the front-door catalog (the names each group's members
+// offer, from their probes) and tells the clients when it changed. A tool
+// whose name is offered by two groups, or clashes with a management tool,
+// is exposed as group__tool. Clients' own tools/list asks the members.
 func (g *Gateway) SyncTools() {
 	want := g.wantedTools()
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	var remove []string
-	for name := range g.frontDoor {
-		if _, ok := want[name]; !ok {
-			remove = append(remove, name)
-			delete(g.frontDoor, name)
-		}
-	}
-	if len(remove) > 0 {
-		g.server.RemoveTools(remove...)
-	}
+	had := len(g.frontDoor) > 0
+	changed := len(want) != len(g.frontDoor)
 	for name, w := range want {
-		if have, ok := g.frontDoor[name]; ok && have.def == w.ft.def {
-			continue
+		if have, ok := g.frontDoor[name]; !ok || have.def != w.ft.def {
+			changed = true
+			if !ok {
+				g.log.Info("front_door_tool_added", "tool", name, "group", w.ft.group)
+			}
 		}
-		g.frontDoor[name] = w.ft
-		tool := *w.tool
-		tool.Name = name
-		target := w.ft
-		g.server.AddTool(&tool, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			return g.callFrontDoor(ctx, target, req.Params.Arguments)
-		})
-		g.log.Info("front_door_tool_added", "tool", name, "group", target.group)
+	}
+	if changed {
+		g.frontDoor = make(map[string]frontTool, len(want))
+		for name, w := range want {
+			g.frontDoor[name] = w.ft
+		}
+	}
+	g.mu.Unlock()
+	if changed && had {
+		g.broadcast("notifications/tools/list_changed")
 	}
 }
 
@@ -244,20 +279,6 @@ func byPriority(ms []config.Member) []config.Member {
 	out := slices.Clone(ms)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Priority < out[j].Priority })
 	return out
-}
-
-// callFrontDoor calls a group's tool for an ordinary MCP client: the
-// upstream's result is returned as is; a failed call is a JSON-RPC error
-// for protocol failures and an isError result naming the error type otherwise.
-func (g *Gateway) callFrontDoor(ctx context.Context, t frontTool, args json.RawMessage) (*mcp.CallToolResult, error) {
-	res, err := g.r().Call(ctx, t.group, t.tool, args, router.CallOptions{})
-	if err != nil {
-		if rpcErr, ok := callerError(err); ok {
-			return nil, rpcErr
-		}
-		return failedResult(err), nil
-	}
-	return res.Result, nil
 }
 
 func jsonResult(v any, isError bool) (*mcp.CallToolResult, error) {

@@ -36,7 +36,7 @@ func frontDoorGateway(t *testing.T, run bool) *mcp.ClientSession {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := New(r, nil)
+	gw := New(r, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	if run {
@@ -44,17 +44,19 @@ func frontDoorGateway(t *testing.T, run bool) *mcp.ClientSession {
 		wg.Go(func() { _ = gw.Run(ctx) })
 	}
 	ct, st := mcp.NewInMemoryTransports()
-	ss, err := gw.Server().Connect(ctx, st, nil)
+	conn, err := st.Connect(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = gw.ServeConn(ctx, conn) }()
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(ctx, ct, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = cs.Close()
-		_ = ss.Wait()
+		<-served
 		cancel()
 		wg.Wait() // the router closes its upstream sessions
 		hs.Close()

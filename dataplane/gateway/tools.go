@@ -43,21 +43,35 @@ func readOnly() *mcp.ToolAnnotations {
 	return &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true}
 }
 
+// mgmtTool is a management tool: its definition and handler. A handler's
+// *jsonrpc.Error is the request's error; any other error is a tool error.
+type mgmtTool struct {
+	def     *mcp.Tool
+	handler mcp.ToolHandler
+}
+
+func (g *Gateway) addTool(t *mcp.Tool, h mcp.ToolHandler) {
+	if g.mgmt == nil {
+		g.mgmt = map[string]mgmtTool{}
+	}
+	g.mgmt[t.Name] = mgmtTool{def: t, handler: h}
+}
+
 func (g *Gateway) addManagementTools() {
-	g.server.AddTool(&mcp.Tool{Name: "hangar_call", InputSchema: schemaCall,
+	g.addTool(&mcp.Tool{Name: "hangar_call", InputSchema: schemaCall,
 		Description: "Invoke tools on MCP servers or groups, one call or a parallel batch (up to 100). " +
 			"Groups route to a healthy member and fail over inside the call."}, g.hangarCall)
-	g.server.AddTool(&mcp.Tool{Name: "hangar_list", InputSchema: schemaList, Annotations: readOnly(),
+	g.addTool(&mcp.Tool{Name: "hangar_list", InputSchema: schemaList, Annotations: readOnly(),
 		Description: "List MCP servers and groups with their state and tool counts."}, g.hangarList)
-	g.server.AddTool(&mcp.Tool{Name: "hangar_status", InputSchema: schemaNone, Annotations: readOnly(),
+	g.addTool(&mcp.Tool{Name: "hangar_status", InputSchema: schemaNone, Annotations: readOnly(),
 		Description: "Health dashboard of every MCP server and group."}, g.hangarStatus)
-	g.server.AddTool(&mcp.Tool{Name: "hangar_details", InputSchema: schemaServerID, Annotations: readOnly(),
+	g.addTool(&mcp.Tool{Name: "hangar_details", InputSchema: schemaServerID, Annotations: readOnly(),
 		Description: "Details of one MCP server or group: health, rotation, breaker, members."}, g.hangarDetails)
-	g.server.AddTool(&mcp.Tool{Name: "hangar_tools", InputSchema: schemaServerID, Annotations: readOnly(),
+	g.addTool(&mcp.Tool{Name: "hangar_tools", InputSchema: schemaServerID, Annotations: readOnly(),
 		Description: "List the tools of an MCP server or group."}, g.hangarTools)
-	g.server.AddTool(&mcp.Tool{Name: "hangar_health", InputSchema: schemaNone, Annotations: readOnly(),
+	g.addTool(&mcp.Tool{Name: "hangar_health", InputSchema: schemaNone, Annotations: readOnly(),
 		Description: "System-wide health summary."}, g.hangarHealth)
-	g.server.AddTool(&mcp.Tool{Name: "hangar_group_list", InputSchema: schemaNone, Annotations: readOnly(),
+	g.addTool(&mcp.Tool{Name: "hangar_group_list", InputSchema: schemaNone, Annotations: readOnly(),
 		Description: "List groups with members, rotation, priorities and breaker state."}, g.hangarGroupList)
 }
 

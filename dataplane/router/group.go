@@ -138,7 +138,15 @@ func (g *Group) member(id string) *groupMember {
 type CallOptions struct {
 	// MaxAttempts caps the members tried (0: the group's failover.max_attempts).
 	MaxAttempts int
+	// SafeToRepeat marks a request that may be sent again to another member
+	// after a timeout, transport or server error whatever the tool's
+	// annotations (a read: a list, resources/read, prompts/get).
+	SafeToRepeat bool
 }
+
+// Sender makes one attempt of a front-door request on a member, on the
+// front door's own session there (docs/design.md §3.2), and classifies it.
+type Sender func(ctx context.Context, member *upstream.Client) (*upstream.Reply, outcome.Class, error)
 
 // Result is a finished call: Result for Call, Reply for Forward.
 type Result struct {
@@ -156,10 +164,15 @@ type request struct {
 	args   json.RawMessage
 	params json.RawMessage
 	raw    bool
+	relay  Sender
 }
 
 // send makes one attempt on a member and classifies it.
 func (q request) send(ctx context.Context, c *upstream.Client) (*Result, outcome.Class, error) {
+	if q.relay != nil {
+		reply, class, err := q.relay(ctx, c)
+		return &Result{Reply: reply}, class, err
+	}
 	if q.raw {
 		reply, err := c.Forward(ctx, q.tool, q.params)
 		if err != nil {
@@ -253,7 +266,7 @@ func (g *Group) attempts(ctx context.Context, global *Global, q request, opts Ca
 			return res, class, nil
 		}
 		lastErr, lastClass, lastRes, prev = err, class, res, gm.ID()
-		if !class.Retryable(g.safeToRepeat(gm, q.tool)) {
+		if !class.Retryable(opts.SafeToRepeat || g.safeToRepeat(gm, q.tool)) {
 			break
 		}
 	}

@@ -189,6 +189,10 @@ func (m *Member) applyHealth(trs []health.Transition) {
 	}
 }
 
+// Info returns the member's answer to initialize on the shared session
+// (nil before one opened).
+func (m *Member) Info() *mcp.InitializeResult { return m.client.InitializeResult() }
+
 // Tools returns the member's tools from its last tools/list, by name.
 func (m *Member) Tools() []*mcp.Tool { return m.client.Tools() }
 

@@ -125,6 +125,14 @@ func (r *Router) Forward(ctx context.Context, target, tool string, params json.R
 	return r.route(ctx, target, request{tool: tool, params: params, raw: true}, opts)
 }
 
+// Relay sends a front-door request to target through send, which makes
+// each attempt on a member; routing, failover, rotation and the breaker are
+// Call's. name is the tool (tools/call) or the method, for metrics and
+// failover.retry_on; args are a tool call's arguments, if any.
+func (r *Router) Relay(ctx context.Context, target, name string, args json.RawMessage, send Sender, opts CallOptions) (*Result, error) {
+	return r.route(ctx, target, request{tool: name, args: args, relay: send}, opts)
+}
+
 func (r *Router) route(ctx context.Context, target string, q request, opts CallOptions) (*Result, error) {
 	start := r.clk.Now()
 	res, class, err := r.dispatch(ctx, target, q, opts)

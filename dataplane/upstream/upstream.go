@@ -54,6 +54,7 @@ type Client struct {
 	dialing chan struct{} // non-nil while a session is being opened
 	dialErr error         // result of the last open, for waiters
 	tools   map[string]*mcp.Tool
+	info    *mcp.InitializeResult // the shared session's last initialize answer
 	lastUse time.Time
 	closed  bool
 
@@ -221,6 +222,14 @@ func (c *Client) Tools() []*mcp.Tool {
 	return out
 }
 
+// InitializeResult returns the member's answer to the shared session's
+// initialize (capabilities, instructions), nil before a session opened.
+func (c *Client) InitializeResult() *mcp.InitializeResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.info
+}
+
 // Reset drops the current session; the next use opens a new one.
 func (c *Client) Reset() {
 	c.mu.Lock()
@@ -318,6 +327,7 @@ func (c *Client) session(ctx context.Context) (*mcp.ClientSession, error) {
 			}
 			c.sess = cs
 			c.tools = toolMap(tools)
+			c.info = cs.InitializeResult()
 			c.lastUse = c.opts.Clock.Now()
 			c.wg.Add(1)
 			go c.watch(cs)
