@@ -95,6 +95,8 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 		must(v.BindPFlag(name, f.Lookup(name)))
 	}
 	bindLimitFlags(v, f)
+	must(v.BindEnv("session-idle-timeout", "HANGAR_SESSION_IDLE_TIMEOUT"))
+	must(v.BindEnv("max-sessions", "HANGAR_MAX_SESSIONS"))
 	must(v.BindEnv("control-plane", "HANGAR_CONTROL_PLANE"))
 	must(v.BindEnv("agent-id", "HANGAR_AGENT_ID"))
 	must(v.BindEnv("state-dir", "HANGAR_STATE_DIR"))

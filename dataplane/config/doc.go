@@ -56,7 +56,8 @@
 //	              health_check_interval_s of every server that sets none;
 //	              enabled: false is an error (Hangar always probes)
 //	health        another name of health_check (not both)
-//	tool_access   {mode}: default tool_access.mode of every group
+//	tool_access   {mode}: default tool_access.mode of every group; an error
+//	              when no group takes it (it would have no effect)
 //
 // MCP Hangar's process sections are accepted and ignored (Hangar takes
 // process settings from flags, HANGAR_* variables and its settings file):

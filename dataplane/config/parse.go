@@ -128,6 +128,7 @@ type defaults struct {
 	healthInterval time.Duration // from health_check.interval_s; 0: none
 	toolAccess     string
 	toolAccessSet  bool
+	toolAccessAt   pair // where the top-level tool_access was written
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -336,7 +337,7 @@ func (p *parser) topToolAccess(pr pair, d *defaults) {
 			continue
 		}
 		if m, ok := p.toolAccessMode(f); ok {
-			d.toolAccess, d.toolAccessSet = m, true
+			d.toolAccess, d.toolAccessSet, d.toolAccessAt = m, true, f
 		}
 	}
 }
@@ -367,10 +368,19 @@ func (p *parser) servers(pr pair, fp *fleetParse) {
 			sp.server.HealthCheckInterval = fp.defaults.healthInterval
 		}
 	}
+	used := false
 	for _, gp := range fp.groups {
 		if !gp.toolAccessSet && fp.defaults.toolAccessSet {
 			gp.group.ToolAccess.Mode = fp.defaults.toolAccess
+			used = true
 		}
+	}
+	if d := fp.defaults; d.toolAccessSet && !used {
+		// A default nobody takes would be silently ignored: the user
+		// meant something else (tool_access applies to groups only).
+		p.errorf(resolveLine(d.toolAccessAt), "tool_access.mode", "top-level tool_access.mode %q has no effect: it is the default "+
+			"of groups' tool_access, and no group takes it (the fleet has no group, or every group sets its own); "+
+			"move it into a group (mode: group) or remove it", d.toolAccess)
 	}
 }
 
