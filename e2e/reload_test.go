@@ -136,6 +136,14 @@ func TestControlPlaneSIGHUPReappliesFleetConfig(t *testing.T) {
 	if r.proc.Exited() {
 		t.Fatalf("the replica exited on SIGHUP:\n%s", r.Logs())
 	}
+	// The etcd client of the external cluster logs through slog, not zap
+	// JSON (it logs most on shutdown, while its calls are cancelled).
+	_ = r.proc.Stop(10 * time.Second)
+	for _, l := range strings.Split(r.Logs(), "\n") {
+		if strings.HasPrefix(l, "{") {
+			t.Errorf("a log line in another format than the replica's slog text: %s", l)
+		}
+	}
 }
 
 func writeOver(t *testing.T, path, data string) {

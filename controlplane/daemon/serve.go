@@ -164,7 +164,8 @@ func connectEtcd(ctx context.Context, s Settings, log *slog.Logger) (*clientv3.C
 		log.Info("etcd_embedded", "data_dir", s.DataDir, "endpoints", strings.Join(node.Endpoints(), ","))
 		return cli, func() { cli.Close(); node.Close() }, nil
 	}
-	cfg := clientv3.Config{Endpoints: s.EtcdEndpoints, DialTimeout: 5 * time.Second, Context: ctx}
+	cfg := clientv3.Config{Endpoints: s.EtcdEndpoints, DialTimeout: 5 * time.Second, Context: ctx,
+		Logger: etcdnode.ZapLogger(log)} // etcd's client logs in the process's slog format, not zap JSON
 	if s.EtcdCAFile != "" || s.EtcdCertFile != "" {
 		tc, err := tlsConfig(s.EtcdCertFile, s.EtcdKeyFile, s.EtcdCAFile, false)
 		if err != nil {

@@ -65,3 +65,8 @@ func fieldAttrs(fields []zapcore.Field) []any {
 	}
 	return attrs
 }
+
+// ZapLogger returns a zap logger that writes through log (at debug level,
+// attribute component=etcd), for an etcd client of an external cluster: its
+// logs then share the process's slog format instead of zap's JSON.
+func ZapLogger(log *slog.Logger) *zap.Logger { return zapLogger(log) }
