@@ -60,6 +60,9 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 		Short: "Serve MCP on stdio (default) or Streamable HTTP (--http)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := readSettingsFile(v); err != nil {
+				return err
+			}
 			s, err := settingsFrom(v)
 			if err != nil {
 				return err
@@ -68,6 +71,7 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 		},
 	}
 	f := serveCmd.Flags()
+	f.String("settings", "", "settings file (YAML/TOML/JSON) with any of these flags as keys; flags and HANGAR_* variables win over it")
 	f.Bool("http", false, "serve Streamable HTTP at /mcp instead of stdio")
 	f.String("host", "127.0.0.1", "HTTP bind host (env MCP_HTTP_HOST)")
 	f.Int("port", 8000, "HTTP port, 0 for any free port (env MCP_HTTP_PORT)")
@@ -107,8 +111,29 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 	must(v.BindEnv("json-logs", "HANGAR_JSON_LOGS"))
 	must(v.BindEnv("auth-token-file", "HANGAR_AUTH_TOKEN_FILE"))
 	must(v.BindEnv("metrics-listen", "HANGAR_METRICS_LISTEN"))
+	must(v.BindPFlag("settings", f.Lookup("settings")))
+	must(v.BindEnv("settings", "HANGAR_SETTINGS"))
+	// Every other flag also reads HANGAR_<FLAG> (HANGAR_CP_CA_FILE for
+	// --cp-ca-file), as the control plane's do.
+	v.SetEnvPrefix("HANGAR")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
 	root.AddCommand(serveCmd)
 	return root
+}
+
+// readSettingsFile reads --settings (keys are flag names) under the flags
+// and environment variables.
+func readSettingsFile(v *viper.Viper) error {
+	f := v.GetString("settings")
+	if f == "" {
+		return nil
+	}
+	v.SetConfigFile(f)
+	if err := v.ReadInConfig(); err != nil {
+		return fmt.Errorf("read --settings %s: %w", f, err)
+	}
+	return nil
 }
 
 func settingsFrom(v *viper.Viper) (Settings, error) {

@@ -214,3 +214,41 @@ func TestLimitsFromBadEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsFileAndEnvironment: every flag can come from --settings (keys
+// are flag names) or from HANGAR_<FLAG>; a flag beats the environment,
+// which beats the file.
+func TestSettingsFileAndEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	fleet := filepath.Join(dir, "fleet.yaml")
+	settings := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(fleet, []byte("mcp_servers: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := "config: " + fleet + "\nport: 9001\ncp-ca-file: /file/ca.pem\ncp-token-file: /file/token\njson-logs: true\n"
+	if err := os.WriteFile(settings, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HANGAR_CP_TOKEN_FILE", "/env/token")
+	t.Setenv("HANGAR_CP_INSECURE", "true")
+	var got Settings
+	cmd := newRootWith(nil, io.Discard, io.Discard, func(_ context.Context, s Settings) error {
+		got = s
+		return nil
+	})
+	cmd.SetArgs([]string{"serve", "--settings", settings, "--port", "9002"})
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got.ConfigPath != fleet || got.Port != 9002 || got.CPCAFile != "/file/ca.pem" || got.CPTokenFile != "/env/token" ||
+		!got.CPInsecure || !got.JSONLogs {
+		t.Errorf("settings = config %q port %d ca %q token %q insecure %v json %v; want the file's, the environment's over it, the flag's over both",
+			got.ConfigPath, got.Port, got.CPCAFile, got.CPTokenFile, got.CPInsecure, got.JSONLogs)
+	}
+
+	cmd = newRootWith(nil, io.Discard, io.Discard, func(context.Context, Settings) error { return nil })
+	cmd.SetArgs([]string{"serve", "--settings", filepath.Join(dir, "missing.yaml")})
+	if err := cmd.ExecuteContext(t.Context()); err == nil || !strings.Contains(err.Error(), "read --settings") {
+		t.Errorf("a missing settings file: %v, want an error naming --settings", err)
+	}
+}
