@@ -19,7 +19,7 @@ if [ "$(id -u)" != 0 ]; then
 		echo "install-promtool: run as root or install sudo (needs apt-get install prometheus)" >&2
 		exit 1
 	fi
-	sudo=sudo
+	sudo="sudo -n"
 fi
 
 # Keep the package's service from starting (the Debian convention), unless

@@ -33,7 +33,7 @@ type Settings struct {
 	TLSClientCAFile string // require client certificates signed by this CA (mTLS)
 	AuthTokenFile   string // require this bearer token; it has admin rights
 	// ReadOnlyTokenFile holds a second bearer token with read-only rights
-	// on the admin API (agents may connect with it too).
+	// on the admin API; agents cannot connect with it.
 	ReadOnlyTokenFile string
 	// AgentTokensFile maps agent ids to bearer tokens with the agent role,
 	// one "AGENT_ID TOKEN" per line.

@@ -20,8 +20,18 @@ if [[ "${1:-}" != "--force" && -f "$stamp" && "$(cat "$stamp")" == "$want" && -x
 fi
 
 if ! command -v npm >/dev/null 2>&1; then
-	echo "install.sh: npm is not installed; install Node.js and npm (Debian: apt-get install -y npm) and run $0 again" >&2
-	exit 1
+	# A fresh Debian machine may lack npm: install it from Debian's packages.
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo -n"
+	if command -v apt-get >/dev/null 2>&1; then
+		echo "npm is missing: installing Debian's npm package ..."
+		export DEBIAN_FRONTEND=noninteractive
+		$sudo apt-get update -qq </dev/null && $sudo apt-get install -y -qq --no-install-recommends npm >/dev/null </dev/null || true
+	fi
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "install.sh: npm is not installed and could not be installed; install Node.js and npm (Debian: apt-get install -y npm) and run $0 again" >&2
+		exit 1
+	fi
 fi
 
 registry=$(npm config get registry)
