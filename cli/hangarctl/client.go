@@ -65,6 +65,8 @@ type client struct {
 	opts      []grpc.DialOption
 	conns     []*grpc.ClientConn // by endpoint, created on first use
 	cur       int                // the endpoint tried first: the last one that answered
+	tls       bool               // dialled with TLS
+	cert      bool               // with a client certificate
 }
 
 func newClient(d dialConfig) (*client, error) {
@@ -72,7 +74,8 @@ func newClient(d dialConfig) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &client{endpoints: d.Endpoints, timeout: d.Timeout, opts: opts, conns: make([]*grpc.ClientConn, len(d.Endpoints))}, nil
+	return &client{endpoints: d.Endpoints, timeout: d.Timeout, opts: opts, conns: make([]*grpc.ClientConn, len(d.Endpoints)),
+		tls: d.CAFile != "" || d.CertFile != "", cert: d.CertFile != ""}, nil
 }
 
 // Close closes the connections made.
@@ -114,6 +117,7 @@ func unanswered(err error) bool {
 func call[T any](ctx context.Context, c *client, fn func(context.Context, hangarv1.AdminServiceClient) (T, error)) (T, error) {
 	var zero T
 	var tried []attempt
+	etcdDown := true // every endpoint answered that etcd is unavailable
 	for k := range c.endpoints {
 		i := (c.cur + k) % len(c.endpoints)
 		cc, err := c.conn(i)
@@ -132,9 +136,17 @@ func call[T any](ctx context.Context, c *client, fn func(context.Context, hangar
 			}
 			return resp, err
 		}
+		if isEtcdDown(err) {
+			tried = append(tried, attempt{c.endpoints[i], status.Convert(err).Message()})
+			continue
+		}
+		etcdDown = false
 		tried = append(tried, attempt{c.endpoints[i], cause(err)})
 	}
-	return zero, &unreachableError{tried: tried}
+	if etcdDown {
+		return zero, &etcdDownError{tried: tried}
+	}
+	return zero, &unreachableError{tried: tried, tls: c.tls, clientCert: c.cert}
 }
 
 // events streams the event log matching req to fn, in seq order. A stream
@@ -175,7 +187,7 @@ func (c *client) events(ctx context.Context, req *hangarv1.WatchEventsRequest, f
 			if err == nil {
 				err = status.Error(codes.Unavailable, "the event stream ended")
 			}
-			return &unreachableError{tried: []attempt{{c.endpoints[c.cur], cause(err)}}}
+			return &unreachableError{tried: []attempt{{c.endpoints[c.cur], cause(err)}}, tls: c.tls, clientCert: c.cert}
 		}
 		c.cur = (c.cur + 1) % len(c.endpoints)
 	}
@@ -211,7 +223,7 @@ func (c *client) openEvents(ctx context.Context, req *hangarv1.WatchEventsReques
 		}
 		tried = append(tried, attempt{c.endpoints[i], cause(err)})
 	}
-	return nil, &unreachableError{tried: tried}
+	return nil, &unreachableError{tried: tried, tls: c.tls, clientCert: c.cert}
 }
 
 // waitConnected waits up to the client's timeout for cc to connect or fail

@@ -1,6 +1,7 @@
 package hangarctl
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,9 @@ func (a *app) configApplyCommand() *cobra.Command {
 			resp, err := call(cmd.Context(), c, func(ctx context.Context, s hangarv1.AdminServiceClient) (*hangarv1.ApplyConfigResponse, error) {
 				return s.ApplyConfig(ctx, req)
 			})
+			if err != nil && !dryRun && cmd.Context().Err() == nil {
+				resp, err = appliedAnyway(cmd.Context(), c, data, err)
+			}
 			if err != nil {
 				return err
 			}
@@ -61,6 +65,26 @@ func (a *app) configApplyCommand() *cobra.Command {
 	_ = c.MarkFlagRequired("filename")
 	_ = c.MarkFlagFilename("filename", "yaml", "yml")
 	return c
+}
+
+// appliedAnyway checks, after an apply whose answer was lost (a replica
+// stored the file but its answer never arrived, and the next replica did
+// not answer either), whether the stored config is the file: then the
+// apply succeeded and is reported so, not as a failure. Otherwise it
+// returns applyErr.
+func appliedAnyway(ctx context.Context, c *client, data []byte, applyErr error) (*hangarv1.ApplyConfigResponse, error) {
+	var u *unreachableError
+	var e *etcdDownError
+	if !errors.As(applyErr, &u) && !errors.As(applyErr, &e) {
+		return nil, applyErr
+	}
+	got, err := call(ctx, c, func(ctx context.Context, s hangarv1.AdminServiceClient) (*hangarv1.GetConfigResponse, error) {
+		return s.GetConfig(ctx, &hangarv1.GetConfigRequest{})
+	})
+	if err != nil || !bytes.Equal(got.GetConfig(), data) {
+		return nil, applyErr
+	}
+	return &hangarv1.ApplyConfigResponse{Changed: true, Revision: got.GetRevision()}, nil
 }
 
 // readFile reads the fleet file named by -f, or stdin for "-", and returns

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -15,6 +16,9 @@ import (
 // each did not.
 type unreachableError struct {
 	tried []attempt
+	// tls and clientCert say how hangarctl dialled: with TLS, and with a
+	// client certificate.
+	tls, clientCert bool
 }
 
 // attempt is one endpoint that did not answer.
@@ -24,6 +28,9 @@ type attempt struct {
 }
 
 func (e *unreachableError) Error() string {
+	if msg, ok := e.tlsRefused(); ok {
+		return msg
+	}
 	var b strings.Builder
 	b.WriteString("cannot reach the control plane at ")
 	same := true
@@ -54,13 +61,79 @@ func (e *unreachableError) Error() string {
 	return b.String()
 }
 
+// tlsRefused is the message for a control plane that refused this
+// client's certificate (mTLS) at every endpoint.
+// Without a client certificate, a TLS 1.3 server that requires one
+// sends its alert after the handshake: the client may then see the alert,
+// or only the connection closing under it.
+func (e *unreachableError) tlsRefused() (string, bool) {
+	if !e.tls || len(e.tried) == 0 {
+		return "", false
+	}
+	for _, t := range e.tried {
+		closed := !e.clientCert && (strings.Contains(t.cause, "broken pipe") || strings.Contains(t.cause, "connection reset by peer") || t.cause == "EOF")
+		if !strings.Contains(t.cause, "remote error: tls:") && !closed {
+			return "", false
+		}
+	}
+	alert := e.tried[0].cause
+	if i := strings.Index(alert, "remote error: tls:"); i >= 0 {
+		alert = alert[i:]
+	}
+	eps := make([]string, len(e.tried))
+	for i, t := range e.tried {
+		eps[i] = t.endpoint
+	}
+	what := "this client's certificate"
+	if !e.clientCert {
+		what = "a connection without a client certificate"
+	}
+	return fmt.Sprintf("the control plane at %s refused %s (%s): it requires mutual TLS; pass --cert-file and --key-file "+
+		"with a certificate signed by the CA the replicas trust (their --tls-client-ca-file)", strings.Join(eps, ", "), what, alert), true
+}
+
+// etcdDownError says that the replicas answered but could not reach etcd.
+type etcdDownError struct {
+	tried []attempt
+}
+
+func (e *etcdDownError) Error() string {
+	var b strings.Builder
+	b.WriteString("the control plane cannot reach etcd, so it can neither read nor change the fleet's state " +
+		"(etcd is down or has lost quorum; agents keep their last snapshot):")
+	for _, t := range e.tried {
+		fmt.Fprintf(&b, "\n  %s: %s", t.endpoint, t.cause)
+	}
+	return b.String()
+}
+
+// isEtcdDown reports whether err is a replica's answer that etcd is
+// unavailable (ErrorInfo reason ETCD_UNAVAILABLE).
+func isEtcdDown(err error) bool {
+	s, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	for _, d := range s.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == reasonEtcdUnavailable {
+			return true
+		}
+	}
+	return false
+}
+
+// reasonEtcdUnavailable is the control plane's ErrorInfo reason for a
+// call refused because etcd does not answer.
+const reasonEtcdUnavailable = "ETCD_UNAVAILABLE"
+
 // exitCode maps an error returned by a command to the process exit code.
 func exitCode(err error) int {
 	var u *unreachableError
+	var e *etcdDownError
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &u):
+	case errors.As(err, &u), errors.As(err, &e):
 		return ExitUnreachable
 	}
 	if s, ok := status.FromError(err); ok {
@@ -77,8 +150,12 @@ func exitCode(err error) int {
 // an invalid config), with a hint where one helps.
 func message(err error) string {
 	var u *unreachableError
+	var e *etcdDownError
 	if errors.As(err, &u) {
 		return u.Error()
+	}
+	if errors.As(err, &e) {
+		return e.Error()
 	}
 	if errors.Is(err, context.Canceled) {
 		return errInterrupted.Error()

@@ -89,7 +89,7 @@ func TestMutualTLS(t *testing.T) {
 	// TLS 1.3 reports the missing certificate after the handshake, so the
 	// client sees either the alert or a broken pipe: check only the outcome.
 	r = run(t, "", "--control-plane", addr, "--ca-file", certFile, "group", "list")
-	if r.code != ExitUnreachable || !strings.Contains(r.stderr, "cannot reach the control plane at "+addr) {
-		t.Errorf("without a client certificate: exit %d, stderr %q; want 2 naming %s", r.code, r.stderr, addr)
+	if r.code != ExitUnreachable || !strings.Contains(r.stderr, "the control plane at "+addr+" refused a connection without a client certificate") {
+		t.Errorf("without a client certificate: exit %d, stderr %q; want 2 saying %s refused it", r.code, r.stderr, addr)
 	}
 }

@@ -50,10 +50,10 @@ func toStatus(err error) error {
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	case errors.As(err, &etcdErr):
-		return status.Error(etcdCode(etcdErr.Code()), "etcd: "+err.Error())
+		return etcdStatus(etcdCode(etcdErr.Code()), err)
 	}
 	if st, ok := status.FromError(err); ok { // an etcd RPC's status, wrapped
-		return status.Error(etcdCode(st.Code()), "etcd: "+err.Error())
+		return etcdStatus(etcdCode(st.Code()), err)
 	}
 	return status.Error(codes.Internal, err.Error())
 }
@@ -67,4 +67,14 @@ func etcdCode(c codes.Code) codes.Code {
 		return c
 	}
 	return codes.Internal
+}
+
+// etcdStatus is the status of a call that failed on etcd; Unavailable
+// carries ReasonEtcdUnavailable (the replica answered, etcd did not).
+func etcdStatus(c codes.Code, err error) error {
+	msg := "etcd: " + err.Error()
+	if c == codes.Unavailable {
+		return etcdUnavailable(msg + " (etcd is down or has lost quorum)")
+	}
+	return status.Error(c, msg)
 }

@@ -32,7 +32,7 @@ func TestToStatus(t *testing.T) {
 		{"session expired", store.ErrSessionExpired, codes.Unavailable, ""},
 		{"deadline", fmt.Errorf("get config: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "get config: context deadline exceeded"},
 		{"canceled", context.Canceled, codes.Canceled, ""},
-		{"etcd without a leader", fmt.Errorf("get config: %w", rpctypes.ErrNoLeader), codes.Unavailable, "etcd: get config: etcdserver: no leader"},
+		{"etcd without a leader", fmt.Errorf("get config: %w", rpctypes.ErrNoLeader), codes.Unavailable, "etcd: get config: etcdserver: no leader (etcd is down or has lost quorum)"},
 		{"etcd unreachable", fmt.Errorf("get config: %w", status.Error(codes.Unavailable, "connection refused")), codes.Unavailable, ""},
 		{"etcd says something odd", fmt.Errorf("txn: %w", rpctypes.ErrGRPCDuplicateKey), codes.Internal, ""},
 		{"already a status", denied, codes.PermissionDenied, "no"},

@@ -55,6 +55,7 @@ func serveCommand(stderr io.Writer) *cobra.Command {
 				Name: v.GetString("name"), DataDir: v.GetString("data-dir"), EtcdEndpoints: endpoints.Split(v.GetStringSlice("etcd-endpoints")),
 				EtcdCAFile: v.GetString("etcd-ca-file"), EtcdCertFile: v.GetString("etcd-cert-file"), EtcdKeyFile: v.GetString("etcd-key-file"),
 				EtcdPrefix: v.GetString("etcd-prefix"), FleetConfig: v.GetString("fleet-config"),
+				EtcdUsername: v.GetString("etcd-username"), EtcdPasswordFile: v.GetString("etcd-password-file"),
 				TLSCertFile: v.GetString("tls-cert-file"), TLSKeyFile: v.GetString("tls-key-file"), TLSClientCAFile: v.GetString("tls-client-ca-file"),
 				AuthTokenFile: v.GetString("auth-token-file"), ReadOnlyTokenFile: v.GetString("read-only-token-file"), AgentTokensFile: v.GetString("agent-tokens-file"), Insecure: v.GetBool("insecure"),
 				ElectionTTL: v.GetDuration("election-ttl"), LogLevel: v.GetString("log-level"), JSONLogs: v.GetBool("json-logs"),
@@ -81,6 +82,8 @@ func serveCommand(stderr io.Writer) *cobra.Command {
 	f.String("etcd-cert-file", "", "client certificate for etcd")
 	f.String("etcd-key-file", "", "client key for etcd")
 	f.String("etcd-prefix", "/hangar/", "key prefix in etcd")
+	f.String("etcd-username", "", "etcd user for an external cluster with authentication")
+	f.String("etcd-password-file", "", "file holding the password of --etcd-username")
 	f.String("fleet-config", "", "fleet file to validate and store in etcd (MCP Hangar's config.yaml format)")
 	f.String("tls-cert-file", "", "server certificate for gRPC")
 	f.String("tls-key-file", "", "server key for gRPC")

@@ -65,10 +65,6 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 		grpcprom.WithHistogramBuckets([]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 60, 600, 3600})))
 	reg.MustRegister(grpcMet)
 
-	gs, err := grpcServer(s, grpcMet, log)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on --listen %s: %w", s.Listen, err)
@@ -81,6 +77,11 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 		Name: s.Name, Addr: advertise, ElectionTTL: s.ElectionTTL, Store: st, Metrics: met, Logger: log,
 		Admit: admin.AdmitAgent,
 	})
+	gs, err := grpcServer(s, grpcMet, rep, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	hangarv1.RegisterAgentServiceServer(gs, rep.AgentService())
 	hangarv1.RegisterAdminServiceServer(gs, admin.New(rep, admin.Options{Logger: log}))
 	grpcMet.InitializeMetrics(gs)
@@ -89,7 +90,7 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 		ln.Close()
 		return fmt.Errorf("listen on --metrics-listen %s: %w", s.MetricsListen, err)
 	}
-	hs := &http.Server{Handler: httpMux(reg, st), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: httpMux(reg, st, rep), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("controlplane_started", "replica", s.Name, "grpc", ln.Addr().String(), "http", mln.Addr().String(),
 		"etcd", strings.Join(cli.Endpoints(), ","))
 
@@ -166,6 +167,13 @@ func connectEtcd(ctx context.Context, s Settings, log *slog.Logger) (*clientv3.C
 	}
 	cfg := clientv3.Config{Endpoints: s.EtcdEndpoints, DialTimeout: 5 * time.Second, Context: ctx,
 		Logger: etcdnode.ZapLogger(log)} // etcd's client logs in the process's slog format, not zap JSON
+	if s.EtcdUsername != "" {
+		data, err := os.ReadFile(s.EtcdPasswordFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read --etcd-password-file: %w", err)
+		}
+		cfg.Username, cfg.Password = s.EtcdUsername, strings.TrimRight(string(data), "\r\n")
+	}
 	if s.EtcdCAFile != "" || s.EtcdCertFile != "" {
 		tc, err := tlsConfig(s.EtcdCertFile, s.EtcdKeyFile, s.EtcdCAFile, false)
 		if err != nil {
@@ -189,7 +197,7 @@ func connectEtcd(ctx context.Context, s Settings, log *slog.Logger) (*clientv3.C
 // grpcServer builds the gRPC server with TLS or mTLS, bearer-token or
 // client-certificate authentication with admin and read-only rights, panic
 // recovery and Prometheus metrics.
-func grpcServer(s Settings, met *grpcprom.ServerMetrics, log *slog.Logger) (*grpc.Server, error) {
+func grpcServer(s Settings, met *grpcprom.ServerMetrics, rep *server.Replica, log *slog.Logger) (*grpc.Server, error) {
 	var authz admin.Authorizer
 	var err error
 	if authz.AdminToken, err = readToken("--auth-token-file", s.AuthTokenFile); err != nil {
@@ -208,9 +216,10 @@ func grpcServer(s Settings, met *grpcprom.ServerMetrics, log *slog.Logger) (*grp
 		log.Error("grpc_panic", "panic", fmt.Sprint(p))
 		return status.Error(codes.Internal, "hangar: internal error")
 	})
+	guardUnary, guardStream := admin.Guard(rep)
 	opts := []grpc.ServerOption{
-		grpc.ChainStreamInterceptor(met.StreamServerInterceptor(), recovery.StreamServerInterceptor(recover), authz.StreamInterceptor()),
-		grpc.ChainUnaryInterceptor(met.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(recover), authz.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(met.StreamServerInterceptor(), recovery.StreamServerInterceptor(recover), authz.StreamInterceptor(), guardStream),
+		grpc.ChainUnaryInterceptor(met.UnaryServerInterceptor(), recovery.UnaryServerInterceptor(recover), authz.UnaryInterceptor(), guardUnary),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
@@ -253,16 +262,24 @@ func tlsConfig(certFile, keyFile, caFile string, server bool) (*tls.Config, erro
 	return tc, nil
 }
 
-// httpMux serves /metrics, /healthz (the process runs) and /readyz (etcd
-// answers).
-func httpMux(reg *prometheus.Registry, st *store.Store) http.Handler {
+// httpMux serves /metrics, /healthz (the process runs) and /readyz (the
+// replica holds an etcd session and etcd answers).
+func httpMux(reg *prometheus.Registry, st *store.Store, rep *server.Replica) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		if ok, since, cause := rep.Ready(); !ok {
+			body := map[string]string{"status": "no etcd session", "error": cause}
+			if !since.IsZero() {
+				body["since"] = since.UTC().Format(time.RFC3339)
+			}
+			writeJSON(w, http.StatusServiceUnavailable, body)
+			return
+		}
+		ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(r.Context()), 2*time.Second)
 		defer cancel()
 		if _, _, err := st.Config(ctx); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "etcd unavailable", "error": err.Error()})

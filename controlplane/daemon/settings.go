@@ -25,6 +25,10 @@ type Settings struct {
 	EtcdCertFile  string
 	EtcdKeyFile   string
 	EtcdPrefix    string
+	// EtcdUsername and EtcdPasswordFile authenticate to an external
+	// cluster with etcd's own users (RBAC).
+	EtcdUsername     string
+	EtcdPasswordFile string
 
 	FleetConfig string // fleet file to store in etcd when it differs
 
@@ -71,6 +75,12 @@ func (s *Settings) Validate() error {
 	if (s.ReadOnlyTokenFile != "" || s.AgentTokensFile != "") && s.AuthTokenFile == "" && s.TLSClientCAFile == "" {
 		return errors.New("--read-only-token-file or --agent-tokens-file alone would leave no caller with the admin role: " +
 			"pass --auth-token-file (the admin token) or --tls-client-ca-file (client certificates) too")
+	}
+	if (s.EtcdUsername == "") != (s.EtcdPasswordFile == "") {
+		return errors.New("--etcd-username and --etcd-password-file go together")
+	}
+	if s.EtcdUsername != "" && len(s.EtcdEndpoints) == 0 {
+		return errors.New("--etcd-username is for an external cluster: pass --etcd-endpoints too")
 	}
 	if len(s.EtcdEndpoints) == 0 && s.DataDir == "" {
 		return errors.New("no etcd: pass --data-dir for the embedded single node or --etcd-endpoints for a cluster")

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -63,6 +64,16 @@ type Config struct {
 	ClientURL, PeerURL string
 	// Name is the member name; empty means DefaultName.
 	Name string
+	// InitialCluster lists the members of a new cluster as
+	// name=peerURL,…; empty means this node alone. InitialClusterState is
+	// "new" (default) or "existing"; ClusterToken tells clusters apart.
+	InitialCluster, InitialClusterState, ClusterToken string
+	// ClientTLS and PeerTLS secure the client and peer URLs (https); the
+	// zero value means plaintext (http).
+	ClientTLS, PeerTLS TLS
+	// MaxRequestBytes is the largest request etcd accepts; 0 means
+	// DefaultMaxRequestBytes.
+	MaxRequestBytes uint
 	// Fast trades durability for speed, for tests only: no fsync, 10 ms
 	// heartbeat, 50 ms election timeout.
 	Fast bool
@@ -70,6 +81,21 @@ type Config struct {
 	// enabled, etcd's logs at debug level. Nil discards everything.
 	Logger *slog.Logger
 }
+
+// TLS are the files securing a URL. With CertFile and KeyFile the URL
+// serves TLS; with TrustedCAFile and ClientCertAuth it requires client
+// certificates signed by that CA.
+type TLS struct {
+	CertFile, KeyFile, TrustedCAFile string
+	ClientCertAuth                   bool
+}
+
+func (t TLS) empty() bool { return t.CertFile == "" && t.KeyFile == "" && t.TrustedCAFile == "" }
+
+// DefaultMaxRequestBytes is etcd's request size limit on the nodes Hangar
+// runs: room for the largest fleet file (dataplane/config.MaxBytes) in a
+// snapshot record with the routing state of a large fleet.
+const DefaultMaxRequestBytes = 4 << 20
 
 // Node is a running embedded etcd. Its methods are safe for concurrent use.
 type Node struct {
@@ -116,8 +142,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, startError(ecfg, err)
 	}
 	n.etcd = e
+	scheme := "http://"
+	if !cfg.ClientTLS.empty() {
+		scheme = "https://"
+	}
 	for _, l := range e.Clients {
-		n.endpoints = append(n.endpoints, "http://"+l.Addr().String())
+		n.endpoints = append(n.endpoints, scheme+l.Addr().String())
 	}
 	go n.watchErrors()
 	select {
@@ -150,6 +180,10 @@ func embedConfig(cfg Config) (*embed.Config, *slog.Logger, *zap.Logger, error) {
 	ec.AutoCompactionMode = embed.CompactorModePeriodic
 	ec.AutoCompactionRetention = compactionRetention
 	ec.EnableGRPCGateway = false // Hangar speaks gRPC only
+	ec.MaxRequestBytes = cfg.MaxRequestBytes
+	if ec.MaxRequestBytes == 0 {
+		ec.MaxRequestBytes = DefaultMaxRequestBytes
+	}
 	for _, u := range []struct {
 		raw  string
 		dest *[]url.URL
@@ -160,12 +194,26 @@ func embedConfig(cfg Config) (*embed.Config, *slog.Logger, *zap.Logger, error) {
 		{cfg.PeerURL, &ec.ListenPeerUrls, &ec.AdvertisePeerUrls, "peer url"},
 	} {
 		parsed, err := url.Parse(or(u.raw, DefaultURL))
-		if err != nil || parsed.Host == "" {
-			return nil, nil, nil, fmt.Errorf("etcdnode: %s %q: want http://host:port", u.what, u.raw)
+		if err != nil || parsed.Host == "" || (parsed.Scheme != "http" && parsed.Scheme != "https") {
+			return nil, nil, nil, fmt.Errorf("etcdnode: %s %q: want http://host:port or https://host:port", u.what, u.raw)
 		}
 		*u.dest, *u.adv = []url.URL{*parsed}, []url.URL{*parsed}
 	}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	if cfg.InitialCluster != "" {
+		ec.InitialCluster = cfg.InitialCluster
+	}
+	if cfg.InitialClusterState != "" {
+		ec.ClusterState = cfg.InitialClusterState
+	}
+	if cfg.ClusterToken != "" {
+		ec.InitialClusterToken = cfg.ClusterToken
+	}
+	setTLS(&ec.ClientTLSInfo, cfg.ClientTLS)
+	setTLS(&ec.PeerTLSInfo, cfg.PeerTLS)
+	if cfg.PeerTLS.TrustedCAFile != "" {
+		ec.PeerTLSInfo.ClientCertAuth = true // members authenticate each other
+	}
 	if cfg.Fast {
 		ec.UnsafeNoFsync = true
 		ec.TickMs = 10
@@ -281,6 +329,10 @@ func (n *Node) stopServers() {
 	})
 	wg.Wait()
 	t.Stop()
+}
+
+func setTLS(info *transport.TLSInfo, t TLS) {
+	info.CertFile, info.KeyFile, info.TrustedCAFile, info.ClientCertAuth = t.CertFile, t.KeyFile, t.TrustedCAFile, t.ClientCertAuth
 }
 
 func or(s, def string) string {

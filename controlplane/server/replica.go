@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
@@ -44,6 +45,8 @@ type Replica struct {
 	log   *slog.Logger
 	met   *Metrics
 	clk   clock.Clock
+
+	health readiness
 }
 
 // Options configure a Replica.
@@ -81,33 +84,82 @@ func NewReplica(o Options) *Replica {
 // AgentService returns the gRPC service to register on the replica's server.
 func (r *Replica) AgentService() hangarv1.AgentServiceServer { return r.svc }
 
-// Run serves until ctx ends. It holds an etcd session (its lease keeps the
-// replica's keys); losing it ends Run with an error, so the process exits
-// rather than serving agents a state it can no longer follow.
+// Run serves until ctx ends. The replica's agents are served throughout:
+// when its etcd session is lost (etcd down or without quorum) it steps
+// down (no leadership, no report publishing), keeps serving its agents
+// the last snapshot, reports not ready (Ready), and opens a new session
+// as soon as etcd answers again. Losing etcd never ends Run.
 func (r *Replica) Run(ctx context.Context) error {
-	sess, err := r.store.NewSession(ctx, r.ttl)
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return r.follow(ctx) })
+	eg.Go(func() error { return r.sessions(ctx) })
+	return eg.Wait()
+}
+
+// sessions holds one etcd session after another until ctx ends, and runs
+// the session-bound work (publishing, campaigning) in each. It fails only
+// when the etcd client is closed under it.
+func (r *Replica) sessions(ctx context.Context) error {
+	b := newRetry()
+	for ctx.Err() == nil {
+		err := r.session(ctx, b)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if r.store.Closed() {
+			return fmt.Errorf("etcd client closed: %w", err)
+		}
+		r.health.lost(r.clk.Now(), err)
+		d := b.NextBackOff()
+		r.log.Warn("etcd_session_lost", "replica", r.name, "error", errString(err), "retry_in", d.String())
+		if !sleep(ctx, r.clk, d) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// session runs one etcd session: register, then publish and campaign until
+// the session ends. It returns why it ended.
+func (r *Replica) session(ctx context.Context, b *backoff.ExponentialBackOff) error {
+	gctx, cancel := context.WithTimeout(ctx, r.ttl)
+	sess, err := r.store.NewSession(gctx, r.ttl)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("etcd session: %w", err)
 	}
 	defer sess.Close()
-	if err := r.store.RegisterReplica(ctx, sess, r.name, r.addr); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, r.ttl)
+	err = r.store.RegisterReplica(rctx, sess, r.name, r.addr)
+	cancel()
+	if err != nil {
 		return fmt.Errorf("register replica: %w", err)
 	}
-	r.log.Info("replica_started", "replica", r.name, "addr", r.addr)
-	eg, ctx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return r.follow(ctx) })
-	eg.Go(func() error { return r.publish(ctx, sess) })
-	eg.Go(func() error { return r.campaign(ctx, sess) })
+	b.Reset()
+	if down := r.health.up(r.clk.Now()); down > 0 {
+		r.log.Info("etcd_session_restored", "replica", r.name, "down_seconds", down.Seconds())
+	} else {
+		r.log.Info("replica_started", "replica", r.name, "addr", r.addr)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	eg, sctx := errgroup.WithContext(sctx)
+	eg.Go(func() error { return r.publish(sctx, sess) })
+	eg.Go(func() error { return r.campaign(sctx, sess) })
 	eg.Go(func() error {
 		select {
 		case <-sess.Done():
-			return errors.New("etcd session expired: the replica lost contact with etcd")
-		case <-ctx.Done():
+			return errors.New("etcd session expired: the replica lost contact with etcd (etcd down or without quorum)")
+		case <-sctx.Done():
 			return nil
 		}
 	})
 	return eg.Wait()
 }
+
+// Ready reports whether the replica holds an etcd session, and if not,
+// why and since when.
+func (r *Replica) Ready() (ok bool, since time.Time, cause string) { return r.health.get() }
 
 // follow pushes every snapshot written in etcd to this replica's agents.
 func (r *Replica) follow(ctx context.Context) error {

@@ -71,6 +71,9 @@ func New(cli *clientv3.Client, prefix string) *Store {
 
 func (s *Store) key(name string) string { return s.prefix + name }
 
+// Closed reports whether the Store's etcd client has been closed.
+func (s *Store) Closed() bool { return s.cli.Ctx().Err() != nil }
+
 func (s *Store) now() time.Time {
 	if s.Now != nil {
 		return s.Now()

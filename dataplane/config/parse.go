@@ -14,8 +14,14 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// MaxFileSize is the largest fleet file Parse accepts (4 MiB).
-const MaxFileSize = 4 << 20
+// MaxFileSize is the largest fleet file Parse accepts (512 KiB). It is the
+// one limit on a fleet file everywhere: the agent's --config, hangarctl
+// config apply (dry run or not) and a replica's --fleet-config all parse
+// with Parse, and everything that carries a fleet file fits it within the
+// stock limits (etcd's 1.5 MiB request, which holds the file and its
+// history entry, and gRPC's 4 MiB message, which holds a snapshot or an
+// apply's diff).
+const MaxFileSize = 512 << 10
 
 // Load reads and parses the fleet file at path, expanding ${VAR} from the
 // process environment. Problems in the file come back as Errors naming path.
@@ -135,7 +141,8 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (p *parser) parse(data []byte) (fleet *Fleet) {
 	if len(data) > MaxFileSize {
-		p.errorf(0, "", "file is larger than %d bytes", MaxFileSize)
+		p.errorf(0, "", "the file is %d bytes, larger than the %d-byte (%d KiB) limit on a fleet file: split it, or move large values (descriptions, environments) out of it",
+			len(data), MaxFileSize, MaxFileSize>>10)
 		return nil
 	}
 	root, ok := p.document(data)
