@@ -79,18 +79,16 @@ func TestAuthorization(t *testing.T) {
 		}
 	})
 	t.Run("read-only token cannot connect as an agent", func(t *testing.T) {
-		e.token = readOnlyToken
-		a := e.connect("agent-ro", true)
+		a := e.replica.Connect(t, "agent-ro", servertest.AgentOptions{Token: readOnlyToken})
 		servertest.Eventually(t, "the stream to end", func() bool { return a.StreamErr() != nil })
 		if err := a.StreamErr(); status.Code(err) != codes.PermissionDenied {
 			t.Errorf("Connect with the read-only token: %v, want PermissionDenied", err)
 		}
 	})
 	t.Run("agent token connects only as its agent", func(t *testing.T) {
-		e.token = agentToken
-		a := e.connect("agent-1", true)
+		a := e.replica.Connect(t, "agent-1", servertest.AgentOptions{Token: agentToken})
 		a.Await("a snapshot", 0, func(*hangarv1.Snapshot) bool { return true })
-		b := e.connect("agent-2", true)
+		b := e.replica.Connect(t, "agent-2", servertest.AgentOptions{Token: agentToken})
 		servertest.Eventually(t, "the stream to end", func() bool { return b.StreamErr() != nil })
 		if err := b.StreamErr(); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `may connect only as agent "agent-1"`) {
 			t.Errorf("Connect as agent-2 with agent-1's token: %v, want PermissionDenied naming agent-1", err)

@@ -2,6 +2,8 @@ package servertest
 
 import (
 	"context"
+	"errors"
+	"io"
 	"slices"
 	"sync"
 	"testing"
@@ -88,7 +90,9 @@ func (r *Replica) Connect(t *testing.T, id string, o AgentOptions) *Agent {
 		Capabilities: 1<<hangarv1.Capability_CAPABILITY_SNAPSHOTS | 1<<hangarv1.Capability_CAPABILITY_ASSIGNMENTS,
 		Instance:     o.Instance, ConfigSource: o.ConfigSource, ConfigSha256: o.ConfigSHA256,
 		Groups: o.Groups, ConfigHash: o.ConfigHash}
-	if err := a.Send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Hello{Hello: hello}}); err != nil {
+	// io.EOF: the server already ended the stream (refused it); the
+	// receiver records why.
+	if err := a.Send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Hello{Hello: hello}}); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatalf("%s: send Hello: %v", id, err)
 	}
 	if o.NoRead {
