@@ -143,7 +143,11 @@ func FuzzFrontDoorDecode(f *testing.F) {
 			Result  json.RawMessage `json:"result"`
 			Error   *jsonrpc.Error  `json:"error"`
 		}
-		if err := json.Unmarshal(w.Body.Bytes(), &answer); err != nil && !bytes.HasPrefix(bytes.TrimSpace(w.Body.Bytes()), []byte("[")) {
+		data := w.Body.Bytes()
+		if _, event, ok := bytes.Cut(data, []byte("data: ")); ok && bytes.HasPrefix(data, []byte("event:")) {
+			data, _, _ = bytes.Cut(event, []byte("\n"))
+		}
+		if err := json.Unmarshal(data, &answer); err != nil && !bytes.HasPrefix(bytes.TrimSpace(w.Body.Bytes()), []byte("[")) {
 			t.Fatalf("%q: answer is not JSON-RPC: %d %q", body, w.Code, w.Body)
 		}
 		if w.Code != http.StatusOK && answer.Error == nil {

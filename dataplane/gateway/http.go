@@ -252,9 +252,9 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// serveCall runs one client request. Its answer goes back as JSON, or, as
-// soon as a message related to it comes first (progress, a log message, a
-// member's request), as an SSE stream that ends with the answer.
+// serveCall runs one client request and answers on an SSE stream: the
+// messages related to it (progress, log messages, a member's requests),
+// then its answer.
 func (hs *httpSession) serveCall(w http.ResponseWriter, r *http.Request, req *jsonrpc.Request) {
 	key := idKey(req.ID)
 	ch := make(chan jsonrpc.Message, 64)
@@ -282,7 +282,13 @@ func (hs *httpSession) serveCall(w http.ResponseWriter, r *http.Request, req *js
 				sse.write(<-ch)
 			}
 			if sse == nil {
-				writeMessage(w, resp)
+				// As the members do (and as clients expect of a server
+				// that can stream): an SSE answer, headers and event in
+				// one write.
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Header().Set("Cache-Control", "no-cache")
+				w.WriteHeader(http.StatusOK)
+				(&sseWriter{w: w, rc: http.NewResponseController(w)}).write(resp)
 				return
 			}
 			sse.write(resp)
