@@ -61,6 +61,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep.addPaths(targets)
 
+	progress("client sessions: %d new sessions on the front door, two calls each, kept open", idleSessions)
+	if rep.Sessions, err = measureSessions(ctx, f, d); err != nil {
+		return fmt.Errorf("client sessions: %w", err)
+	}
+
 	progress("failover: %d calls/s, kill -9 %s after %s, %s more", o.Rate, primaryID, o.Before, o.After)
 	fo, err := runFailover(ctx, f, d, o)
 	if err != nil {

@@ -27,6 +27,7 @@ type report struct {
 	FrontDoor    ratioReport     `json:"front_door_vs_reverse_proxy"`
 	HangarCall   ratioReport     `json:"hangar_call_vs_reverse_proxy"`
 	Failover     *failoverReport `json:"failover,omitempty"`
+	Sessions     *sessionReport  `json:"client_sessions,omitempty"`
 	Agent        agentMemory     `json:"agent_memory"`
 }
 
@@ -117,6 +118,9 @@ func (r *report) print(w io.Writer) {
 		if p.FirstError != "" {
 			fmt.Fprintf(w, "first error on %s: %s\n", p.Name, p.FirstError)
 		}
+	}
+	if r.Sessions != nil {
+		r.Sessions.print(w)
 	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(w, "\nfailover: %d calls/s of add through the front door on %d sessions; kill -9 %s after %gs, then %gs more\n",
