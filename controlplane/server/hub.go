@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hangarmesh/hangar/internal/clock"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -22,6 +23,13 @@ import (
 // on reconnect: it never stalls the fan-out to the others (docs/design.md
 // §4.1).
 const queueSize = 16
+
+// slowAfter is how long an agent may leave a snapshot unACKed, while
+// queueSize newer versions were written, before it counts as slow. Not
+// the count alone: in a burst of versions (thousands of agents connecting
+// to several replicas) a busy but healthy agent ACKs late, and disconnecting
+// it would make the next versions (its reconnect changes the assignments).
+const slowAfter = 10 * time.Second
 
 // helloTimeout bounds the wait for an agent's Hello.
 const helloTimeout = 10 * time.Second
@@ -64,9 +72,10 @@ type syncState struct {
 	inflightCfg  bool // with the fleet file
 	inflightHash string
 
-	behind   int      // versions written while one was in flight
-	needFull bool     // the agent NACKed a delta: send a full snapshot
-	extra    []string // groups the agent began calling: send their state
+	behind   int       // versions written while one was in flight
+	sentAt   time.Time // when the one in flight was queued
+	needFull bool      // the agent NACKed a delta: send a full snapshot
+	extra    []string  // groups the agent began calling: send their state
 }
 
 // ackedVersion is the version the agent last ACKed. c.mu must be held.
@@ -90,6 +99,7 @@ const historySize = 16
 type hub struct {
 	log *slog.Logger
 	met *Metrics
+	clk clock.Clock
 
 	latest  atomic.Pointer[view] // the newest snapshot
 	mu      sync.Mutex
@@ -102,8 +112,8 @@ type hub struct {
 	lead    chan struct{}       // wakes the leader's decision loop
 }
 
-func newHub(log *slog.Logger, met *Metrics) *hub {
-	return &hub{log: log, met: met, conns: map[string]*agentConn{}, parked: map[string]uint64{},
+func newHub(log *slog.Logger, met *Metrics, clk clock.Clock) *hub {
+	return &hub{log: log, met: met, clk: clk, conns: map[string]*agentConn{}, parked: map[string]uint64{},
 		changed: make(chan struct{}, 1), lead: make(chan struct{}, 1)}
 }
 
@@ -225,7 +235,7 @@ func (h *hub) push(c *agentConn, probe []string, withAssign bool) {
 		c.sync.behind++ // a new version, and the agent still has not ACKed the last
 	}
 	m := h.next(c)
-	full := (m != nil && !c.enqueue(m)) || c.sync.behind >= queueSize
+	full := (m != nil && !c.enqueue(m)) || c.sync.behind >= queueSize && h.clk.Now().Sub(c.sync.sentAt) >= slowAfter
 	if withAssign && !full {
 		if v := h.latest.Load(); v != nil && (!slices.Equal(c.assignments, probe) || c.assignments == nil) {
 			c.assignments = probe
@@ -270,6 +280,7 @@ func (h *hub) next(c *agentConn) *outMsg {
 		m = v.delta(base, st.acked, &st.sub, withConfig, st.extra)
 	}
 	st.inflight, st.inflightFull, st.inflightCfg, st.inflightHash = v.version, base == nil, withConfig, v.hash
+	st.sentAt = h.clk.Now()
 	st.needFull, st.extra = false, nil
 	return m
 }

@@ -74,7 +74,7 @@ func NewReplica(o Options) *Replica {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
-	h := newHub(o.Logger, o.Metrics)
+	h := newHub(o.Logger, o.Metrics, o.Clock)
 	return &Replica{
 		name: o.Name, addr: o.Addr, ttl: o.ElectionTTL, store: o.Store, hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock,
 		svc: &agentService{hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock, admit: o.Admit},

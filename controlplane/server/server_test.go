@@ -302,8 +302,10 @@ func TestSlowAgentIsDisconnected(t *testing.T) {
 	stuck := r.Connect(t, "agent-stuck", servertest.AgentOptions{Conn: conn, NoRead: true})
 	c.settle(fast[0], fast[1], stuck)
 
+	// The stuck agent is slow once 16 versions came and its snapshot stayed
+	// unACKed for slowAfter (10 s).
 	toggles := 0
-	for ; toggles < 400; toggles++ {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); toggles++ {
 		if r.Metric(t, mSlow) >= 1 && r.Metric(t, mConnected) == 2 {
 			break
 		}

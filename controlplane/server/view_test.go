@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hangarmesh/hangar/internal/clock"
 	"github.com/hangarmesh/hangar/internal/snapshot"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -89,7 +90,7 @@ type testHub struct {
 }
 
 func newTestHub(t *testing.T) *testHub {
-	return &testHub{t: t, h: newHub(slog.New(slog.DiscardHandler), NewMetrics(prometheus.NewRegistry()))}
+	return &testHub{t: t, h: newHub(slog.New(slog.DiscardHandler), NewMetrics(prometheus.NewRegistry()), clock.Real{})}
 }
 
 func (th *testHub) decide(f fleet) uint64 {
@@ -355,12 +356,26 @@ func TestAgentTooFarBehindIsDisconnected(t *testing.T) {
 	th.decide(f)
 	a := th.connect("a", &hangarv1.Hello{})
 	a.next() // read, never ACKed
+	a.c.mu.Lock()
+	a.c.sync.sentAt = a.c.sync.sentAt.Add(-slowAfter) // and left unACKed that long
+	a.c.mu.Unlock()
 	for i := range queueSize {
 		f = f.with(func(f *fleet) { f.ejected["a"] = i%2 == 0 })
 		th.decide(f)
 	}
 	if a.kicked != errSlowAgent {
-		t.Errorf("an agent that ACKed none of %d versions: kicked %v, want %v", queueSize, a.kicked, errSlowAgent)
+		t.Errorf("an agent that ACKed none of %d versions in %s: kicked %v, want %v", queueSize, slowAfter, a.kicked, errSlowAgent)
+	}
+
+	// The same versions with the snapshot in flight for less: not slow.
+	b := th.connect("b", &hangarv1.Hello{})
+	b.next()
+	for i := range queueSize {
+		f = f.with(func(f *fleet) { f.ejected["a"] = i%2 == 0 })
+		th.decide(f)
+	}
+	if b.kicked != nil {
+		t.Errorf("an agent with a snapshot in flight for under %s was kicked: %v", slowAfter, b.kicked)
 	}
 }
 

@@ -140,7 +140,9 @@ func measure(ctx context.Context, o Options, cps []*controlPlane, groups func(in
 		}
 	}
 	rep.Connect.Seconds = time.Since(start).Seconds()
-	if err := s.waitQuiet(ctx, time.Second, 120*time.Second); err != nil {
+	// Settling takes longer with more agents: every connect changes the
+	// probe assignments, so the leader writes versions until the last.
+	if err := s.waitQuiet(ctx, time.Second, max(120*time.Second, time.Duration(o.Agents)*20*time.Millisecond)); err != nil {
 		return err
 	}
 	rep.Connect.SettledSeconds = time.Since(start).Seconds()
