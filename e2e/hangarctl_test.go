@@ -37,6 +37,7 @@ type ctlWorld struct {
 	backup   *Math
 	replica  *cpReplica
 	fleet    string // path of the fleet file the replica stored
+	etcd     string // the etcd endpoint
 	agents   []*Agent
 	sessions []*mcp.ClientSession
 }
@@ -56,6 +57,7 @@ func startCtlWorld(t *testing.T, edit func(string) string) *ctlWorld {
 	}
 	w.fleet = writeConfig(t, fleet)
 	etcd := cpStartEtcd(t)
+	w.etcd = etcd.Endpoint
 	w.replica = cpStartReplica(t, "r1", etcd.Endpoint, "--fleet-config", w.fleet, "--election-ttl", cpTTL.String())
 	eventually(t, 10*time.Second, "the replica to lead", w.replica.IsLeader)
 	for _, id := range ctlAgentIDs {

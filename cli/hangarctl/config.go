@@ -21,7 +21,7 @@ func (a *app) configCommand() *cobra.Command {
 
 func (a *app) configApplyCommand() *cobra.Command {
 	var file string
-	var dryRun bool
+	var dryRun, force bool
 	c := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Validate a fleet file and store it; agents get the new snapshot within a second",
@@ -41,7 +41,7 @@ func (a *app) configApplyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := &hangarv1.ApplyConfigRequest{Config: data, Name: name, DryRun: dryRun}
+			req := &hangarv1.ApplyConfigRequest{Config: data, Name: name, DryRun: dryRun, Force: force}
 			resp, err := call(cmd.Context(), c, func(ctx context.Context, s hangarv1.AdminServiceClient) (*hangarv1.ApplyConfigResponse, error) {
 				return s.ApplyConfig(ctx, req)
 			})
@@ -62,6 +62,7 @@ func (a *app) configApplyCommand() *cobra.Command {
 	}
 	c.Flags().StringVarP(&file, "filename", "f", "", "the fleet file (YAML); - reads standard input")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show the diff without storing anything")
+	c.Flags().BoolVar(&force, "force", false, "apply even if it removes groups or members that carried calls in the last 10 minutes")
 	_ = c.MarkFlagRequired("filename")
 	_ = c.MarkFlagFilename("filename", "yaml", "yml")
 	return c
@@ -112,6 +113,16 @@ func applyTable(w io.Writer, resp *hangarv1.ApplyConfigResponse, dryRun bool) er
 		fmt.Fprint(w, d)
 		if d[len(d)-1] != '\n' {
 			fmt.Fprintln(w)
+		}
+	}
+	if in := resp.GetInUse(); len(in) > 0 {
+		if dryRun {
+			fmt.Fprintln(w, "dry run: this would be refused without --force, as it removes what carried calls in the last 10 minutes:")
+		} else {
+			fmt.Fprintln(w, "applied with --force, removing what carried calls in the last 10 minutes:")
+		}
+		for _, l := range in {
+			fmt.Fprintf(w, "  %s\n", l)
 		}
 	}
 	switch {

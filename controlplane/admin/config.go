@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/hangarmesh/hangar/controlplane/store"
 	"github.com/hangarmesh/hangar/dataplane/config"
@@ -22,10 +26,15 @@ func (s *Server) ApplyConfig(ctx context.Context, req *hangarv1.ApplyConfigReque
 	if name == "" {
 		name = defaultConfigName
 	}
-	if _, err := config.Parse(name, req.GetConfig(), s.lookupEnv); err != nil {
+	next, err := config.Parse(name, req.GetConfig(), s.lookupEnv)
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	old, rev, err := s.st.Config(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	inUse, err := s.inUse(ctx, old, next)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -37,21 +46,48 @@ func (s *Server) ApplyConfig(ctx context.Context, req *hangarv1.ApplyConfigReque
 		Diff:     unifiedDiff(from, name, old, req.GetConfig()),
 		Changed:  !bytes.Equal(old, req.GetConfig()),
 		Revision: rev,
+		InUse:    inUse,
 	}
 	if req.GetDryRun() {
 		return resp, nil
+	}
+	if len(inUse) > 0 && !req.GetForce() {
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"hangar: %s removes what carried calls in the last %s, and nothing was applied:\n  %s\n"+
+				"drain it first (hangarctl member drain) and wait until its calls stop, or apply with --force",
+			name, InUseWindow, strings.Join(inUse, "\n  "))
 	}
 	resp.Revision, resp.Changed, err = s.st.PutConfig(ctx, req.GetConfig())
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	if resp.Changed {
-		s.record(ctx, store.Event{Kind: "config_applied",
-			Message: fmt.Sprintf("%s stored as revision %d by %s", name, resp.Revision, callerName(ctx))})
+		msg := fmt.Sprintf("%s stored as revision %d by %s", name, resp.Revision, callerName(ctx))
+		if len(inUse) > 0 {
+			msg += fmt.Sprintf(" with --force (%s)", strings.Join(inUse, "; "))
+		}
+		s.record(ctx, store.Event{Kind: "config_applied", Message: msg})
 	} else {
 		resp.Diff = "" // someone stored the same bytes in between
 	}
 	return resp, nil
+}
+
+// inUse parses the stored fleet and lists what next removes that carried
+// calls recently (removedInUse).
+func (s *Server) inUse(ctx context.Context, old []byte, next *config.Fleet) ([]string, error) {
+	if len(old) == 0 {
+		return nil, nil
+	}
+	of, err := config.Parse("etcd:config", old, s.lookupEnv)
+	if err != nil {
+		return nil, nil // a stored config that no longer parses protects nothing
+	}
+	agents, err := s.agents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return removedInUse(of, next, agents, s.clk.Now()), nil
 }
 
 // GetConfig returns the stored fleet file.

@@ -35,7 +35,7 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, s Settings, st *stor
 			log.Info("config_reload_skipped", "by", "SIGHUP", "reason", "no --fleet-config (use hangarctl config apply)")
 			continue
 		}
-		if err := applyFleetConfig(ctx, st, s.FleetConfig, log); err != nil {
+		if err := applyFleetConfig(ctx, st, s, false, log); err != nil {
 			log.Error("config_reload_refused", "path", s.FleetConfig, "error", err.Error(), "running", "stored configuration")
 		}
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -50,7 +51,7 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 	st := store.New(cli, s.EtcdPrefix)
 
 	if s.FleetConfig != "" {
-		if err := applyFleetConfig(ctx, st, s.FleetConfig, log); err != nil {
+		if err := applyFleetConfig(ctx, st, s, true, log); err != nil {
 			return err
 		}
 	}
@@ -132,9 +133,13 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 }
 
 // applyFleetConfig validates the fleet file with the data plane's parser
-// and stores it when it differs. A bad file is refused: the stored config
-// stays as it was.
-func applyFleetConfig(ctx context.Context, st *store.Store, path string, log *slog.Logger) error {
+// and stores it. At startup (seedOnly) it only seeds an empty store: a
+// config stored before (by hangarctl config apply, or another replica)
+// wins, and the replica says so. On SIGHUP it stores the file when it
+// differs, as a new revision with a config_applied event. A bad file is
+// refused: the stored config stays as it was.
+func applyFleetConfig(ctx context.Context, st *store.Store, s Settings, seedOnly bool, log *slog.Logger) error {
+	path := s.FleetConfig
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read --fleet-config: %w", err)
@@ -142,11 +147,35 @@ func applyFleetConfig(ctx context.Context, st *store.Store, path string, log *sl
 	if _, err := config.Parse(path, data, os.LookupEnv); err != nil {
 		return fmt.Errorf("--fleet-config refused (the stored configuration is unchanged):\n%w", err)
 	}
-	rev, changed, err := st.PutConfig(ctx, data)
+	var rev int64
+	var changed bool
+	if seedOnly {
+		rev, changed, err = st.SeedConfig(ctx, data)
+	} else {
+		rev, changed, err = st.PutConfig(ctx, data)
+	}
 	if err != nil {
 		return fmt.Errorf("store the fleet config: %w", err)
 	}
-	log.Info("fleet_config_applied", "path", path, "revision", rev, "changed", changed)
+	switch {
+	case changed:
+		how := "seeded the empty store"
+		if !seedOnly {
+			how = "reloaded on SIGHUP"
+		}
+		msg := fmt.Sprintf("%s stored as revision %d by --fleet-config of replica %s (%s)", path, rev, s.Name, how)
+		if _, err := st.AppendEvent(ctx, store.Event{Kind: "config_applied", Message: msg}); err != nil {
+			log.Warn("event_append_failed", "kind", "config_applied", "error", err.Error())
+		}
+		log.Info("fleet_config_applied", "path", path, "revision", rev, "changed", true, "seed", seedOnly)
+	case seedOnly:
+		if stored, _, err := st.Config(ctx); err == nil && !bytes.Equal(stored, data) {
+			log.Warn("fleet_config_not_applied", "path", path, "revision", rev,
+				"reason", "etcd already holds a fleet config, which wins at startup; apply the file with hangarctl config apply, or send SIGHUP")
+		}
+	default:
+		log.Info("fleet_config_unchanged", "path", path, "revision", rev)
+	}
 	return nil
 }
 

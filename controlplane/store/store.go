@@ -115,6 +115,24 @@ func (s *Store) PutConfig(ctx context.Context, yaml []byte) (rev int64, changed 
 	return resp.Header.Revision, true, nil
 }
 
+// SeedConfig stores the fleet file only if no config is stored yet. It
+// returns the stored config's revision and whether this call stored it.
+func (s *Store) SeedConfig(ctx context.Context, yaml []byte) (rev int64, stored bool, err error) {
+	k := s.key(keyConfig)
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+		Then(clientv3.OpPut(k, string(yaml))).
+		Else(clientv3.OpGet(k)).
+		Commit()
+	if err != nil {
+		return 0, false, fmt.Errorf("seed config: %w", err)
+	}
+	if !resp.Succeeded {
+		return resp.Responses[0].GetResponseRange().Kvs[0].ModRevision, false, nil
+	}
+	return resp.Header.Revision, true, nil
+}
+
 // Config returns the fleet file and its revision; nil and 0 when none is stored.
 func (s *Store) Config(ctx context.Context) (yaml []byte, rev int64, err error) {
 	v, err := s.get(ctx, s.key(keyConfig))
