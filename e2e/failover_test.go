@@ -277,6 +277,23 @@ func requireWithinEjection(t *testing.T, removed time.Time) {
 
 func addCalls(st mathserver.Stats) int64 { return st.Calls["add"] }
 
+// probations counts the times the agent put member on probation (a trial
+// call allowed) so far.
+func probations(a *Agent, member string) int {
+	return strings.Count(a.Logs(), "msg=member_on_probation group="+group+" member="+member+" ")
+}
+
+// retriedAfter counts the calls started after t that took more than one attempt.
+func retriedAfter(recs []record, t time.Time) int {
+	n := 0
+	for _, r := range recs {
+		if r.start.After(t) && r.res.Attempts > 1 {
+			n++
+		}
+	}
+	return n
+}
+
 // logIndex returns the offset of the first agent log line matching re, or -1.
 func logIndex(a *Agent, re string) int {
 	loc := regexp.MustCompile(re).FindStringIndex(a.Logs())
@@ -608,18 +625,17 @@ func TestFlakyPrimaryLeavesRotation(t *testing.T) {
 	if primaryAtRemoval.FailedCalls < 3 {
 		t.Errorf("the primary failed %d calls before it left rotation, want >= 3", primaryAtRemoval.FailedCalls)
 	}
-	if primaryNow.TotalCalls != primaryAtRemoval.TotalCalls {
-		t.Errorf("the primary received %d calls after it left rotation, want 0", primaryNow.TotalCalls-primaryAtRemoval.TotalCalls)
+	// Its probes pass (tools/list answers), so it is re-tested by single
+	// trial calls on probation, and nothing else.
+	trials := probations(a, primary)
+	if extra := primaryNow.TotalCalls - primaryAtRemoval.TotalCalls; extra > int64(trials) {
+		t.Errorf("the primary received %d calls after it left rotation, want at most its %d trial calls", extra, trials)
 	}
-	for _, r := range recs {
-		if r.start.After(removed) && (r.res.Member != backup || r.res.Attempts != 1) {
-			t.Errorf("call at %s after the removal: served by %q in %d attempts, want %s in 1",
-				r.start.Format("15:04:05.000"), r.res.Member, r.res.Attempts, backup)
-		}
+	if n := retriedAfter(recs, removed); n > trials {
+		t.Errorf("%d calls after the removal took 2 attempts, want at most the %d trial calls", n, trials)
 	}
-	if pm := g.member(primary); pm.State != "ready" || pm.InRotation || pm.Rotation != "out" {
-		t.Errorf("primary: state %q, in_rotation %v, rotation %q; want ready (its probes pass), false, out",
-			pm.State, pm.InRotation, pm.Rotation)
+	if pm := g.member(primary); pm.State != "ready" || pm.InRotation {
+		t.Errorf("primary: state %q, in_rotation %v; want ready (its probes pass), false", pm.State, pm.InRotation)
 	}
 	if g.Active != backup || g.Breaker != "closed" {
 		t.Errorf("group: active member %q, breaker %q; want %s, closed", g.Active, g.Breaker, backup)
@@ -726,19 +742,21 @@ func TestHungPrimaryTimesOutAndFailsOver(t *testing.T) {
 		if r.res.Attempts > 1 {
 			timedOut++
 			if d := r.end.Sub(r.start); d < time.Second {
-				t.Errorf("a failed-over call took %s, less than the 1 s read timeout", d)
+				t.Errorf("a failed-over call took %s, less than the 1 s read timeout (no latency history yet)", d)
 			}
 		}
-		if r.start.After(removed) && (r.res.Member != backup || r.res.Attempts != 1) {
-			t.Errorf("call at %s after the removal: served by %q in %d attempts, want %s in 1",
-				r.start.Format("15:04:05.000"), r.res.Member, r.res.Attempts, backup)
-		}
 	}
-	if timedOut == 0 || int64(timedOut) > hungAtRemoval {
-		t.Errorf("%d calls failed over after a timeout; the primary held %d", timedOut, hungAtRemoval)
+	// tools/list answers, so passing probes re-test the primary with
+	// single trial calls on probation, and nothing else.
+	trials := probations(a, primary)
+	if timedOut == 0 || int64(timedOut) > hungAtRemoval+int64(trials) {
+		t.Errorf("%d calls failed over after a timeout; the primary held %d, then had %d trial calls", timedOut, hungAtRemoval, trials)
 	}
-	if hungNow != hungAtRemoval {
-		t.Errorf("the hung primary received %d calls after it left rotation, want 0", hungNow-hungAtRemoval)
+	if n := retriedAfter(recs, removed); n > trials {
+		t.Errorf("%d calls after the removal took 2 attempts, want at most the %d trial calls", n, trials)
+	}
+	if hungNow-hungAtRemoval > int64(trials) {
+		t.Errorf("the hung primary received %d calls after it left rotation, want at most its %d trial calls", hungNow-hungAtRemoval, trials)
 	}
 	if pm.State != "ready" || pm.InRotation {
 		t.Errorf("hung primary: state %q, in_rotation %v; want ready (tools/list answers), false", pm.State, pm.InRotation)

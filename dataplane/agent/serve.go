@@ -259,7 +259,8 @@ func serveHTTP(ctx context.Context, s Settings, door *mcpDoor, met *metrics.Agen
 	mux.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
-	mux.HandleFunc("/health/ready", func(w http.ResponseWriter, _ *http.Request) {
+	groupsReady := readyHandler(func() *router.Router { return door.gw().Router() })
+	mux.HandleFunc("/health/ready", func(w http.ResponseWriter, r *http.Request) {
 		if !door.ready() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": notReady})
 			return
@@ -269,7 +270,7 @@ func serveHTTP(ctx context.Context, s Settings, door *mcpDoor, met *metrics.Agen
 				"reason": "the front_door groups' tool lists are not known yet"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		groupsReady.ServeHTTP(w, r)
 	})
 	metricsH := promhttp.HandlerFor(met.Registry, promhttp.HandlerOpts{})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: l.ReadHeaderTimeout, IdleTimeout: l.IdleTimeout,

@@ -286,6 +286,31 @@ func (b *Breaker) ForceOpen() []Transition {
 	return b.moveTo(Open, now, ts)
 }
 
+// ProbePassed records that an active probe of a member of the group,
+// started at started, passed: an open breaker goes half-open at once,
+// without waiting for the rest of its reset timeout, so that real trial
+// calls can decide (docs/design.md §3.4). A probe started before the
+// breaker opened, or any probe in another state, changes nothing.
+func (b *Breaker) ProbePassed(started time.Time) []Transition {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.clk.Now()
+	ts := b.settle(now, nil)
+	if b.state != Open || started.Before(b.openedAt) {
+		return ts
+	}
+	return b.moveTo(HalfOpen, now, ts)
+}
+
+// Settle applies the Open→HalfOpen change due when the reset timeout has
+// passed and returns it, so that a timer can report half-open the moment it
+// happens rather than at the next call.
+func (b *Breaker) Settle() []Transition {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.settle(b.clk.Now(), nil)
+}
+
 // settle applies the lazy Open→HalfOpen change once the reset timeout has
 // passed, appending it to ts. b.mu must be held.
 func (b *Breaker) settle(now time.Time, ts []Transition) []Transition {

@@ -160,6 +160,36 @@ func TestBreaker(t *testing.T) {
 			},
 		},
 		{
+			name: "a passing probe half-opens an open breaker at once",
+			cfg:  cfg,
+			steps: []step{
+				{op: "allow"}, {op: "allow"}, {op: "allow"},
+				{op: "fail", call: 0}, {op: "fail", call: 1},
+				{op: "fail", call: 2, want: []Transition{tr(Closed, Open, 0)}},
+				{op: "advance", advance: 2 * time.Second},
+				{op: "probe", advance: 3 * time.Second, state: "open"}, // started before it opened
+				{op: "probe", want: []Transition{tr(Open, HalfOpen, 2*time.Second)}, state: "half_open"},
+				{op: "probe", state: "half_open"},
+				{op: "allow"}, {op: "reject"},
+				{op: "ok", call: 3, want: []Transition{tr(HalfOpen, Closed, 2*time.Second)}, state: "closed"},
+				{op: "probe", state: "closed"},
+			},
+		},
+		{
+			name: "settle reports half-open when the reset timeout ends",
+			cfg:  cfg,
+			steps: []step{
+				{op: "allow"}, {op: "allow"}, {op: "allow"},
+				{op: "fail", call: 0}, {op: "fail", call: 1},
+				{op: "fail", call: 2, want: []Transition{tr(Closed, Open, 0)}},
+				{op: "advance", advance: 29 * time.Second},
+				{op: "settle", state: "open"},
+				{op: "advance", advance: 5 * time.Second},
+				{op: "settle", want: []Transition{tr(Open, HalfOpen, 30*time.Second)}, state: "half_open"},
+				{op: "settle"},
+			},
+		},
+		{
 			name: "zero config takes the defaults",
 			steps: []step{
 				{op: "allow"}, {op: "allow"}, {op: "allow"}, {op: "allow"}, {op: "allow"},
@@ -202,6 +232,10 @@ func TestBreaker(t *testing.T) {
 					got = b.Reset()
 				case "force":
 					got = b.ForceOpen()
+				case "probe":
+					got = b.ProbePassed(clk.Now().Add(-s.advance))
+				case "settle":
+					got = b.Settle()
 				default:
 					t.Fatalf("step %d: unknown op %q", i, s.op)
 				}

@@ -40,7 +40,7 @@ func group(id, description string, strategy Strategy, members ...Member) *Group 
 		Strategy:       strategy,
 		MinHealthy:     1,
 		Members:        members,
-		Health:         GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1, Quorum: 0.5, Probers: 2},
+		Health:         GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1, Quorum: 0.5, Probers: 2, BaseEjection: 5 * time.Second, MaxEjection: time.Minute, ConfirmTimeout: time.Second},
 		CircuitBreaker: CircuitBreaker{FailureThreshold: 10, ResetTimeout: 60 * time.Second, ProbeCount: 1},
 		Failover:       Failover{MaxAttempts: 2},
 	}
@@ -185,7 +185,7 @@ mcp_servers:
 		Groups: map[string]*Group{"g": {
 			ID: "g", Strategy: StrategyRoundRobin, MinHealthy: 1,
 			Members:        []Member{{ID: "r", Priority: 1, Weight: 1}, {ID: "s", Priority: 1, Weight: 1}},
-			Health:         GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1, Quorum: 0.5, Probers: 2},
+			Health:         GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1, Quorum: 0.5, Probers: 2, BaseEjection: 5 * time.Second, MaxEjection: time.Minute, ConfirmTimeout: time.Second},
 			CircuitBreaker: CircuitBreaker{FailureThreshold: 10, ResetTimeout: 60 * time.Second, ProbeCount: 1},
 			Failover:       Failover{MaxAttempts: 2},
 		}},
@@ -231,9 +231,9 @@ mcp_servers:
     members:
       - {id: api, priority: 3, weight: 70}
       - {id: local, priority: 100, weight: 30}
-    health: {unhealthy_threshold: 4, healthy_threshold: 3, quorum: 1, probers: 5}
+    health: {unhealthy_threshold: 4, healthy_threshold: 3, quorum: 1, probers: 5, base_ejection_s: 2, max_ejection_s: 20, confirm_timeout_s: 0.5}
     circuit_breaker: {failure_threshold: 7, reset_timeout_s: 1.5, probe_count: 2, count_tool_errors: true}
-    failover: {max_attempts: 10, retry_on: [search, fetch]}
+    failover: {max_attempts: 10, retry_on: [search, fetch], attempt_timeout_s: 0.3}
     tool_access: {mode: front_door}
 `)
 	got, err := Parse("every.yaml", data, nil)
@@ -263,9 +263,9 @@ mcp_servers:
 		Groups: map[string]*Group{"pool": {
 			ID: "pool", Description: "pool", Strategy: StrategyWeightedRoundRobin, MinHealthy: 2,
 			Members:        []Member{{ID: "api", Priority: 3, Weight: 70}, {ID: "local", Priority: 100, Weight: 30}},
-			Health:         GroupHealth{UnhealthyThreshold: 4, HealthyThreshold: 3, Quorum: 1, Probers: 5},
+			Health:         GroupHealth{UnhealthyThreshold: 4, HealthyThreshold: 3, Quorum: 1, Probers: 5, BaseEjection: 2 * time.Second, MaxEjection: 20 * time.Second, ConfirmTimeout: 500 * time.Millisecond},
 			CircuitBreaker: CircuitBreaker{FailureThreshold: 7, ResetTimeout: 1500 * time.Millisecond, ProbeCount: 2, CountToolErrors: true},
-			Failover:       Failover{MaxAttempts: 10, RetryOn: []string{"search", "fetch"}},
+			Failover:       Failover{MaxAttempts: 10, RetryOn: []string{"search", "fetch"}, AttemptTimeout: 300 * time.Millisecond},
 			ToolAccess:     ToolAccess{Mode: "front_door"},
 		}},
 		Order: []string{"api", "local", "pool"},

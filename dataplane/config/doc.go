@@ -123,6 +123,12 @@
 //	health.healthy_threshold  successes that bring it back (1; >= 1)
 //	health.quorum             share of agents whose view ejects a member globally (0.5; (0,1])
 //	health.probers            agents that probe each member (2; >= 1)
+//	health.base_ejection_s    longest first stay out of local rotation; a passing
+//	                          probe ends it sooner; doubles on each consecutive
+//	                          ejection (5; > 0)
+//	health.max_ejection_s     cap of the doubled ejection time (60; > 0)
+//	health.confirm_timeout_s  deadline of the control plane's confirmation probe
+//	                          when one agent ejects a member on path evidence (1; > 0)
 //	circuit_breaker.failure_threshold failed group calls that open the breaker (10; >= 1)
 //	circuit_breaker.reset_timeout_s   OPEN time before HALF_OPEN (60)
 //	circuit_breaker.probe_count       calls admitted while HALF_OPEN (1; >= 1)
@@ -130,6 +136,12 @@
 //	failover.max_attempts     attempts per call, the first included (2; 1..10)
 //	failover.retry_on         tool names retried after timeout, transport or server
 //	                          errors even without readOnlyHint/idempotentHint
+//	failover.attempt_timeout_s attempt time after which a call of a tool safe to
+//	                          repeat is cancelled upstream and moves to the next
+//	                          member (default adaptive: 4 × the member's p99 for
+//	                          the tool over the last minute, at least 0.25 s;
+//	                          used only when the call's budget leaves the next
+//	                          attempt as long)
 //	tool_access.mode          front_door (also list the group's tools as ordinary
 //	                          tools) or egress (hangar_call only, the default)
 //	auto_start                checked (true or false) and unused

@@ -16,6 +16,9 @@ const (
 	DefaultHealthyThreshold   = 1
 	DefaultQuorum             = 0.5
 	DefaultProbers            = 2
+	DefaultBaseEjection       = 5 * time.Second
+	DefaultMaxEjection        = 60 * time.Second
+	DefaultConfirmTimeout     = time.Second
 	DefaultFailureThreshold   = 10
 	DefaultResetTimeout       = 60 * time.Second
 	DefaultProbeCount         = 1
@@ -55,6 +58,9 @@ func (p *parser) group(id string, e pair, pairs []pair, fp *fleetParse) {
 			HealthyThreshold:   DefaultHealthyThreshold,
 			Quorum:             DefaultQuorum,
 			Probers:            DefaultProbers,
+			BaseEjection:       DefaultBaseEjection,
+			MaxEjection:        DefaultMaxEjection,
+			ConfirmTimeout:     DefaultConfirmTimeout,
 		},
 		CircuitBreaker: CircuitBreaker{
 			FailureThreshold: DefaultFailureThreshold,
@@ -235,9 +241,22 @@ func (p *parser) groupHealth(pr pair, h *GroupHealth) {
 			if v, ok := p.integer(f, 1, noMax); ok {
 				h.Probers = v
 			}
+		case "base_ejection_s":
+			if v, ok := p.seconds(f, false); ok {
+				h.BaseEjection = v
+			}
+		case "max_ejection_s":
+			if v, ok := p.seconds(f, false); ok {
+				h.MaxEjection = v
+			}
+		case "confirm_timeout_s":
+			if v, ok := p.seconds(f, false); ok {
+				h.ConfirmTimeout = v
+			}
 		default:
 			p.keyError(f, "unknown key %q%s", f.key, didYouMean(f.key,
-				[]string{"unhealthy_threshold", "healthy_threshold", "quorum", "probers"}))
+				[]string{"unhealthy_threshold", "healthy_threshold", "quorum", "probers",
+					"base_ejection_s", "max_ejection_s", "confirm_timeout_s"}))
 		}
 	}
 }
@@ -294,8 +313,12 @@ func (p *parser) failover(pr pair, fo *Failover) {
 				}
 			}
 			fo.RetryOn = tools
+		case "attempt_timeout_s":
+			if v, ok := p.seconds(f, false); ok {
+				fo.AttemptTimeout = v
+			}
 		default:
-			p.keyError(f, "unknown key %q%s", f.key, didYouMean(f.key, []string{"max_attempts", "retry_on"}))
+			p.keyError(f, "unknown key %q%s", f.key, didYouMean(f.key, []string{"max_attempts", "retry_on", "attempt_timeout_s"}))
 		}
 	}
 }

@@ -119,6 +119,14 @@ type GroupHealth struct {
 	HealthyThreshold   int     // default 1
 	Quorum             float64 // default 0.5, in (0,1]
 	Probers            int     // default 2
+	// BaseEjection is how long a member stays out of local rotation at most
+	// after its first ejection, unless a probe passes sooner; it doubles on
+	// each consecutive ejection up to MaxEjection (default 5 s and 60 s).
+	BaseEjection time.Duration
+	MaxEjection  time.Duration
+	// ConfirmTimeout is the deadline of the control plane's confirmation
+	// probe of a member one agent ejected on path evidence (default 1 s).
+	ConfirmTimeout time.Duration
 }
 
 // CircuitBreaker configures the group breaker.
@@ -133,6 +141,10 @@ type CircuitBreaker struct {
 type Failover struct {
 	MaxAttempts int      // default 2 (the first attempt counts)
 	RetryOn     []string // tool names retried on timeout/transport/server errors even if not annotated
+	// AttemptTimeout ends an attempt of a tool safe to repeat and moves the
+	// call to the next member; zero means adaptive (a multiple of the
+	// member's recent p99 for the tool, at least 250 ms).
+	AttemptTimeout time.Duration
 }
 
 // ToolAccess configures how a group's tools are offered to clients.

@@ -168,6 +168,9 @@ func (g *Gateway) firstProbesDone() bool {
 // r returns the router in force.
 func (g *Gateway) r() *router.Router { return g.router.Load() }
 
+// Router returns the router in force (nil before the first one).
+func (g *Gateway) Router() *router.Router { return g.r() }
+
 // SetRouter replaces the router (a new fleet configuration): calls that
 // start from now on use r; calls in flight finish on the old one. The
 // front-door tools follow at the next sync.

@@ -1,6 +1,7 @@
 // Package rotation is the data plane's passive, per-member rotation: it
 // takes a member out of local rotation when real calls on it keep failing,
-// keeps it out for an ejection time that doubles with each consecutive
+// keeps it out until an active probe started after the ejection passes, or
+// at the latest for an ejection time that doubles with each consecutive
 // ejection, then lets single calls test it again before it returns, much like
 // Envoy's outlier detection.
 //
@@ -53,6 +54,7 @@ func (p Phase) String() string {
 const (
 	ReasonConsecutiveFailures = "consecutive_failures" // In → Out
 	ReasonEjectionExpired     = "ejection_expired"     // Out → Probation
+	ReasonProbePassed         = "probe_passed"         // Out → Probation, by ProbePassed
 	ReasonProbationFailed     = "probation_failed"     // Probation → Out
 	ReasonProbationPassed     = "probation_passed"     // Probation → In
 	ReasonReset               = "reset"                // any → In, by Reset
@@ -159,6 +161,7 @@ type Tracker struct {
 	failures  int
 	successes int
 	until     time.Time
+	ejectedAt time.Time
 	ejections int
 	probing   bool // the trial call is outstanding
 }
@@ -290,6 +293,24 @@ func (t *Tracker) Abandon(c Call) {
 	}
 }
 
+// ProbePassed records that an active probe of the member, started at
+// started, passed. A member that is Out moves to Probation at once if the
+// probe started after its ejection (an older probe says nothing about the
+// failures that ejected it), so the next call tests it: failback on
+// evidence rather than after the ejection time. In any other phase it
+// changes nothing.
+func (t *Tracker) ProbePassed(started time.Time) []Transition {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.clk.Now()
+	ts := t.settle(now, nil)
+	if t.phase != Out || started.Before(t.ejectedAt) {
+		return ts
+	}
+	t.probing = false
+	return t.moveTo(Probation, now, ReasonProbePassed, ts)
+}
+
 // Status returns the member's current status.
 func (t *Tracker) Status() Status {
 	t.mu.Lock()
@@ -339,6 +360,7 @@ func (t *Tracker) settle(now time.Time, ts []Transition) []Transition {
 // eject moves the member Out for its next ejection time. t.mu must be held.
 func (t *Tracker) eject(now time.Time, reason string, ts []Transition) []Transition {
 	t.ejections++
+	t.ejectedAt = now
 	t.until = now.Add(t.cfg.ejection(t.ejections))
 	t.probing = false
 	return t.moveTo(Out, now, reason, ts)

@@ -24,7 +24,8 @@ type step struct {
 	//   abandon:        Abandon the Call kept under call;
 	//   eligible, ineligible: Eligible must answer true or false;
 	//   advance:        advance the fake clock;
-	//   reset:          Reset.
+	//   reset:          Reset;
+	//   probe:          ProbePassed for a probe started advance before now.
 	op string
 	// call names an admitted Call; "zero" is the zero Call.
 	call    string
@@ -305,6 +306,34 @@ func TestTracker(t *testing.T) {
 			}),
 		},
 		{
+			name: "a probe passing after the ejection starts probation at once",
+			cfg:  cfg,
+			steps: steps([]step{{op: "advance", advance: s}}, ejectAt(s), []step{
+				{op: "advance", advance: 300 * time.Millisecond},
+				{op: "probe", advance: 500 * time.Millisecond, phase: "out"}, // started before the ejection
+				{op: "nobegin"},
+				{op: "probe", advance: 100 * time.Millisecond,
+					want: []Transition{tr(Out, Probation, 1300*time.Millisecond, ReasonProbePassed)}, phase: "probation"},
+				{op: "probe", phase: "probation"},
+				{op: "begin", call: "t"}, {op: "nobegin"},
+				{op: "ok", call: "t", want: []Transition{tr(Probation, In, 1300*time.Millisecond, ReasonProbationPassed)}},
+				{op: "probe", phase: "in"},
+			}),
+		},
+		{
+			name: "a failed trial after a probe doubles the ejection",
+			cfg:  cfg,
+			steps: steps(ejectAt(0), []step{
+				{op: "advance", advance: s},
+				{op: "probe", want: []Transition{tr(Out, Probation, s, ReasonProbePassed)}},
+				{op: "begin", call: "t"},
+				{op: "fail", call: "t", want: []Transition{tr(Probation, Out, s, ReasonProbationFailed)}},
+				{op: "advance", advance: 10*s - 1}, {op: "nobegin"},
+				{op: "advance", advance: 1},
+				{op: "begin", call: "t2", want: []Transition{tr(Out, Probation, 11*s, ReasonEjectionExpired)}},
+			}),
+		},
+		{
 			name: "zero config takes the defaults",
 			steps: steps(ejectAt(0), []step{
 				{op: "advance", advance: 5*s - 1}, {op: "nobegin"},
@@ -358,6 +387,8 @@ func TestTracker(t *testing.T) {
 					clk.Advance(st.advance)
 				case "reset":
 					got = tk.Reset()
+				case "probe":
+					got = tk.ProbePassed(clk.Now().Add(-st.advance))
 				default:
 					t.Fatalf("step %d: unknown op %q", i, st.op)
 				}

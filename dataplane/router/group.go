@@ -3,11 +3,13 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -37,6 +39,9 @@ type Group struct {
 
 	lastCall atomic.Int64  // unix ns of the last call
 	forced   atomic.Uint64 // snapshot version that last forced the breaker open
+	// opened wakes run when the breaker opens, to report HALF_OPEN when
+	// the reset timeout ends.
+	opened chan struct{}
 }
 
 // groupMember is a member as seen by one group: its passive rotation is
@@ -45,6 +50,9 @@ type groupMember struct {
 	*Member
 	spec config.Member
 	rot  *rotation.Tracker
+	// ejected is closed when the member leaves this group's rotation, so
+	// attempts in flight on it can move on; then replaced by a fresh one.
+	ejected atomic.Pointer[chan struct{}]
 }
 
 func newGroup(cfg *config.Group, members map[string]*Member, clk clock.Clock, log *slog.Logger, obs Observer) (*Group, error) {
@@ -64,22 +72,63 @@ func newGroup(cfg *config.Group, members map[string]*Member, clk clock.Clock, lo
 		clk:    clk,
 		log:    log,
 		obs:    obs,
+		opened: make(chan struct{}, 1),
 	}
 	for _, spec := range cfg.Members {
 		m, ok := members[spec.ID]
 		if !ok {
 			return nil, fmt.Errorf("group %s: member %q is not a server of the fleet", cfg.ID, spec.ID)
 		}
-		g.members = append(g.members, &groupMember{
+		gm := &groupMember{
 			Member: m,
 			spec:   spec,
 			rot: rotation.New(rotation.Config{
 				UnhealthyThreshold: cfg.Health.UnhealthyThreshold,
 				HealthyThreshold:   cfg.Health.HealthyThreshold,
+				BaseEjection:       cfg.Health.BaseEjection,
+				MaxEjection:        cfg.Health.MaxEjection,
 			}, clk),
-		})
+		}
+		ch := make(chan struct{})
+		gm.ejected.Store(&ch)
+		g.members = append(g.members, gm)
+		if !slices.Contains(m.groups, g) {
+			m.groups = append(m.groups, g)
+		}
 	}
 	return g, nil
+}
+
+// run reports the breaker's move to HALF_OPEN when its reset timeout ends
+// (not at the next call), until ctx ends.
+func (g *Group) run(ctx context.Context) {
+	for {
+		var fire <-chan time.Time
+		stop := func() bool { return false }
+		if st := g.breaker.Status(); st.State == breaker.Open {
+			t := g.clk.NewTimer(st.HalfOpensAt.Sub(g.clk.Now()))
+			fire, stop = t.C(), t.Stop
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			return
+		case <-g.opened:
+			stop()
+		case <-fire:
+			g.applyBreaker(g.breaker.Settle())
+		}
+	}
+}
+
+// probePassed takes a passing active probe of member, started at started,
+// as evidence: the member leaves Out for probation, and an open breaker
+// goes half-open, so real trial calls decide at once.
+func (g *Group) probePassed(member string, started time.Time) {
+	if gm := g.member(member); gm != nil {
+		g.applyRotation(gm, gm.rot.ProbePassed(started))
+	}
+	g.applyBreaker(g.breaker.ProbePassed(started))
 }
 
 // ID returns the group id.
@@ -123,6 +172,15 @@ func (g *Group) candidates(global *Global) (members []*groupMember, fallback boo
 		members = append(members, g.member(c.ID))
 	}
 	return members, fallback
+}
+
+// memberList returns the group's members in config order.
+func (g *Group) memberList() []*Member {
+	out := make([]*Member, len(g.members))
+	for i, gm := range g.members {
+		out[i] = gm.Member
+	}
+	return out
 }
 
 func (g *Group) member(id string) *groupMember {
@@ -193,6 +251,9 @@ func (g *Group) call(ctx context.Context, global *Global, q request, opts CallOp
 		g.applyBreaker(g.breaker.ForceOpen())
 	}
 	g.lastCall.Store(g.clk.Now().UnixNano())
+	if err := checkRequest(g.cfg.ID, q, g.memberList()...); err != nil {
+		return nil, outcome.CallerError, err // before the breaker: counts against nothing
+	}
 	admitted, trs, err := g.breaker.Admit()
 	g.applyBreaker(trs)
 	if err != nil {
@@ -201,22 +262,46 @@ func (g *Group) call(ctx context.Context, global *Global, q request, opts CallOp
 			Msg: fmt.Sprintf("circuit breaker is open after %d consecutive failed calls; retry after %s",
 				st.ConsecutiveFailures, st.HalfOpensAt.Format("15:04:05"))}
 	}
-	res, class, err := g.attempts(ctx, global, q, opts)
-	if ctx.Err() != nil && (class == outcome.CallerError || TypeOf(err) == ErrNoAvailableMember) {
-		admitted.Abandon() // the caller left: no verdict on the group
-	} else {
-		g.applyBreaker(admitted.Done(!class.Failed(g.cfg.CircuitBreaker.CountToolErrors)))
+	res, class, tried, err := g.attempts(ctx, global, q, opts)
+	failed := class.Failed(g.cfg.CircuitBreaker.CountToolErrors)
+	switch {
+	case ctx.Err() != nil && (class == outcome.CallerError || TypeOf(err) == ErrNoAvailableMember || errors.Is(err, errNoVerdict)):
+		admitted.Abandon() // the caller left or chose a short deadline: no verdict on the group
+	case failed && g.othersLeft(global, tried):
+		// A member the call did not try can still serve: rotation handles
+		// this failure; the group as a whole has not failed.
+		admitted.Abandon()
+	default:
+		g.applyBreaker(admitted.Done(!failed))
 	}
 	return res, class, err
 }
 
+// othersLeft reports whether a member not in tried is in global and local
+// rotation and healthy now: the breaker counts a failed call only when
+// none is (docs/design.md §3.4, "the group cannot serve").
+func (g *Group) othersLeft(global *Global, tried []string) bool {
+	for _, gm := range g.members {
+		if slices.Contains(tried, gm.ID()) || !global.inRotation(g.cfg.ID, gm.ID()) {
+			continue
+		}
+		if global == nil && !gm.State().Serving() {
+			continue
+		}
+		if gm.healthy() && gm.rot.Eligible() {
+			return true
+		}
+	}
+	return false
+}
+
 // attempts tries the candidates in order until one answers or the call may
-// not move on.
-func (g *Group) attempts(ctx context.Context, global *Global, q request, opts CallOptions) (*Result, outcome.Class, error) {
+// not move on. tried lists the members it sent the call to.
+func (g *Group) attempts(ctx context.Context, global *Global, q request, opts CallOptions) (*Result, outcome.Class, []string, error) {
 	g.budget.call()
 	cands, fallback := g.candidates(global)
 	if len(cands) == 0 {
-		return nil, outcome.ConnectError, &CallError{Type: ErrNoAvailableMember, Target: g.cfg.ID,
+		return nil, outcome.ConnectError, nil, &CallError{Type: ErrNoAvailableMember, Target: g.cfg.ID,
 			Msg: "no member is available: every member is degraded, ejected or drained"}
 	}
 	maxAttempts := opts.MaxAttempts
@@ -227,11 +312,10 @@ func (g *Group) attempts(ctx context.Context, global *Global, q request, opts Ca
 		lastErr   error
 		lastClass outcome.Class
 		lastRes   *Result
-		tried     int
-		prev      string
+		tried     []string
 	)
-	for _, gm := range cands {
-		if tried >= maxAttempts || ctx.Err() != nil {
+	for i, gm := range cands {
+		if len(tried) >= maxAttempts || ctx.Err() != nil {
 			break
 		}
 		// In fallback every member is out of local rotation: try them
@@ -246,7 +330,8 @@ func (g *Group) attempts(ctx context.Context, global *Global, q request, opts Ca
 				continue // on probation with a trial call already out
 			}
 		}
-		if tried > 0 {
+		if len(tried) > 0 {
+			prev := tried[len(tried)-1]
 			if !g.budget.retry() {
 				gm.rot.Abandon(admitted)
 				g.log.Warn("retry_budget_exhausted", "group", g.cfg.ID, "tool", q.tool)
@@ -255,49 +340,35 @@ func (g *Group) attempts(ctx context.Context, global *Global, q request, opts Ca
 			g.log.Info("failover", "group", g.cfg.ID, "from", prev, "to", gm.ID(), "tool", q.tool, "reason", string(lastClass))
 			g.obs.Failover(g.cfg.ID, prev, gm.ID(), lastClass)
 		}
-		tried++
-		res, class, err := g.attempt(ctx, gm, admitted, q)
+		tried = append(tried, gm.ID())
+		more := i < len(cands)-1 && len(tried) < maxAttempts
+		res, class, err := g.attempt(ctx, gm, admitted, q, attemptPlan{more: more, first: len(tried) == 1,
+			safe: opts.SafeToRepeat || g.safeToRepeat(gm, q.tool)})
 		if !class.Failed(g.cfg.CircuitBreaker.CountToolErrors) {
 			if err != nil { // the caller's error: the member answered, the call failed
-				return nil, class, &CallError{Type: errorTypeOf(class), Target: g.cfg.ID, Msg: "rejected by " + gm.ID(), Err: err}
+				return nil, class, tried, &CallError{Type: errorTypeOf(class), Target: g.cfg.ID, Msg: "rejected by " + gm.ID(), Err: err}
 			}
-			res.Member, res.Attempts = gm.ID(), tried
+			res.Member, res.Attempts = gm.ID(), len(tried)
 			g.served(gm)
-			return res, class, nil
+			return res, class, tried, nil
 		}
-		lastErr, lastClass, lastRes, prev = err, class, res, gm.ID()
+		lastErr, lastClass, lastRes = err, class, res
 		if !class.Retryable(opts.SafeToRepeat || g.safeToRepeat(gm, q.tool)) {
 			break
 		}
 	}
 	if lastClass == "" {
-		return nil, outcome.ConnectError, &CallError{Type: ErrNoAvailableMember, Target: g.cfg.ID,
+		return nil, outcome.ConnectError, tried, &CallError{Type: ErrNoAvailableMember, Target: g.cfg.ID,
 			Msg: "no member could take the call: members on probation are busy"}
 	}
+	prev := tried[len(tried)-1]
 	if lastErr == nil {
 		// A counted tool error (count_tool_errors): the result is the answer.
-		lastRes.Member, lastRes.Attempts = prev, tried
-		return lastRes, lastClass, nil
+		lastRes.Member, lastRes.Attempts = prev, len(tried)
+		return lastRes, lastClass, tried, nil
 	}
-	return nil, lastClass, &CallError{Type: errorTypeOf(lastClass), Target: g.cfg.ID,
-		Msg: fmt.Sprintf("call failed after %d attempt(s), last on %s", tried, prev), Err: lastErr}
-}
-
-// attempt sends the call to one member and records its outcome.
-func (g *Group) attempt(ctx context.Context, gm *groupMember, admitted rotation.Call, q request) (*Result, outcome.Class, error) {
-	start := g.clk.Now()
-	gm.inFlight.Add(1)
-	gm.called()
-	res, class, err := q.send(ctx, gm.client)
-	gm.inFlight.Add(-1)
-	g.obs.Attempt(g.cfg.ID, gm.ID(), q.tool, class, g.clk.Now().Sub(start))
-	failed := class.Failed(g.cfg.CircuitBreaker.CountToolErrors)
-	if class == outcome.CallerError && ctx.Err() != nil {
-		gm.rot.Abandon(admitted) // the caller left: no verdict on the member
-	} else {
-		g.applyRotation(gm, gm.rot.Finish(admitted, !failed))
-	}
-	return res, class, err
+	return nil, lastClass, tried, &CallError{Type: errorTypeOf(lastClass), Target: g.cfg.ID,
+		Msg: fmt.Sprintf("call failed after %d attempt(s), last on %s", len(tried), prev), Err: lastErr}
 }
 
 // safeToRepeat reports whether tool may be sent again to another member
@@ -349,6 +420,15 @@ func (g *Group) applyBreaker(trs []breaker.Transition) {
 			g.log.Info("circuit_closed", "group", g.cfg.ID, "from", tr.From.String())
 		}
 		g.obs.Breaker(g.cfg.ID, tr.To)
+		if tr.To == breaker.Open {
+			select {
+			case g.opened <- struct{}{}:
+			default:
+			}
+			for _, gm := range g.members {
+				gm.startRecovery()
+			}
+		}
 	}
 }
 
@@ -360,6 +440,10 @@ func (g *Group) applyRotation(gm *groupMember, trs []rotation.Transition) {
 		} else if tr.To == rotation.Out {
 			g.log.Warn("member_removed_from_rotation", "group", g.cfg.ID, "member", gm.ID(), "reason", tr.Reason,
 				"consecutive_failures", gm.rot.Status().ConsecutiveFailures)
+			gm.startRecovery()
+			gm.signalEjected()
+		} else {
+			g.log.Info("member_on_probation", "group", g.cfg.ID, "member", gm.ID(), "reason", tr.Reason)
 		}
 		g.obs.Rotation(g.cfg.ID, gm.ID(), in)
 	}

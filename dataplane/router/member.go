@@ -9,8 +9,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/hangarmesh/hangar/dataplane/breaker"
 	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/health"
+	"github.com/hangarmesh/hangar/dataplane/rotation"
 	"github.com/hangarmesh/hangar/dataplane/upstream"
 	"github.com/hangarmesh/hangar/internal/clock"
 )
@@ -40,10 +42,24 @@ type Member struct {
 	// listTools is set for members of front_door groups: their tools must
 	// be known before any call, so a subprocess child is started once.
 	listTools bool
+	// groups are the groups the member belongs to (set by New before Run):
+	// a passing probe may bring it back into their rotation or half-open
+	// their breaker, and while it is out or their breaker is open it is
+	// probed on a short backoff (recovery).
+	groups []*Group
+	// rewait makes the probe loop recompute its wait (recovery started).
+	rewait chan struct{}
+	// recoverStep counts recovery probes since recovery began; only the
+	// probe loop touches it.
+	recoverStep int
+	// lat is the member's recent answer times per tool.
+	lat latencies
+	// schemas are the member's tools' resolved input schemas.
+	schemas schemas
 }
 
 func newMember(cfg *config.Server, clk clock.Clock, log *slog.Logger, obs Observer) (*Member, error) {
-	m := &Member{cfg: cfg, clk: clk, log: log, obs: obs, opened: make(chan struct{}, 1)}
+	m := &Member{cfg: cfg, clk: clk, log: log, obs: obs, opened: make(chan struct{}, 1), rewait: make(chan struct{}, 1)}
 	m.health = health.New(health.Config{
 		Interval:               cfg.HealthCheckInterval,
 		MaxConsecutiveFailures: cfg.MaxConsecutiveFailures,
@@ -76,10 +92,10 @@ func (m *Member) State() health.State { return m.health.State() }
 // members are READY (and their tools known) soon after start.
 func (m *Member) run(ctx context.Context) {
 	m.obs.MemberState(m.cfg.ID, m.health.State())
-	delay := time.Duration(0)
+	due := m.clk.Now()
 	for {
-		if delay > 0 {
-			t := m.clk.NewTimer(delay)
+		if wait := due.Sub(m.clk.Now()); wait > 0 {
+			t := m.clk.NewTimer(wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -87,6 +103,12 @@ func (m *Member) run(ctx context.Context) {
 			case <-t.C():
 			case <-m.opened:
 				t.Stop() // a child started (time its idle stop) or a probe is due
+			case <-m.rewait:
+				t.Stop() // recovery began: probe sooner
+				if next := m.clk.Now().Add(m.nextDelay()); next.Before(due) {
+					due = next
+				}
+				continue
 			}
 		}
 		if ctx.Err() != nil {
@@ -96,10 +118,54 @@ func (m *Member) run(ctx context.Context) {
 		if m.shouldProbe() {
 			m.probe(ctx)
 		}
-		delay = m.health.NextProbe(rand.Float64)
-		if left, ok := m.idleLeft(); ok && left < delay {
-			delay = left // wake to stop the child when it turns idle
+		due = m.clk.Now().Add(m.nextDelay())
+	}
+}
+
+// nextDelay is the wait before the next probe: the health tracker's
+// (interval with jitter, or its backoff while DEGRADED), shortened while
+// the member recovers (out of a group's local rotation, or a group's
+// breaker open) to 1, 2, 4 … s up to the interval, or up to the group's
+// reset_timeout_s for an open breaker (docs/design.md §3.4).
+func (m *Member) nextDelay() time.Duration {
+	delay := m.health.NextProbe(rand.Float64)
+	if need, limit := m.recovering(); need {
+		step := time.Second << min(m.recoverStep, 16)
+		m.recoverStep++
+		delay = min(delay, step, limit)
+	} else {
+		m.recoverStep = 0
+	}
+	if left, ok := m.idleLeft(); ok && left < delay {
+		delay = left // wake to stop the child when it turns idle
+	}
+	return delay
+}
+
+// recovering reports whether a group has the member out of local rotation
+// or its breaker open, and the longest recovery backoff allowed.
+func (m *Member) recovering() (need bool, limit time.Duration) {
+	limit = m.cfg.HealthCheckInterval
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	for _, g := range m.groups {
+		if gm := g.member(m.cfg.ID); gm != nil && gm.rot.Status().Phase == rotation.Out {
+			need = true
 		}
+		if g.breaker.Status().State == breaker.Open {
+			need = true
+			limit = min(limit, g.cfg.CircuitBreaker.ResetTimeout)
+		}
+	}
+	return need, limit
+}
+
+// startRecovery makes the probe loop move to the recovery backoff now.
+func (m *Member) startRecovery() {
+	select {
+	case m.rewait <- struct{}{}:
+	default:
 	}
 }
 
@@ -110,7 +176,11 @@ func (m *Member) run(ctx context.Context) {
 // probed.
 func (m *Member) shouldProbe() bool {
 	if !m.probing.Load() {
-		return false
+		// Probes assigned to other agents; but a member this agent ejected
+		// (or whose group's breaker is open here) is probed here to return.
+		if need, _ := m.recovering(); !need {
+			return false
+		}
 	}
 	if m.cfg.Mode == config.ModeSubprocess {
 		return m.client.Connected() || (m.listTools && m.client.Tools() == nil)
@@ -166,6 +236,9 @@ func (m *Member) probe(ctx context.Context) {
 			return
 		}
 		m.applyHealth(m.health.Initialized())
+	}
+	for _, g := range m.groups {
+		g.probePassed(m.cfg.ID, start)
 	}
 }
 

@@ -98,6 +98,9 @@ func (r *Router) Run(ctx context.Context) error {
 	for _, m := range r.members {
 		wg.Go(func() { m.run(ctx) })
 	}
+	for _, g := range r.groups {
+		wg.Go(func() { g.run(ctx) })
+	}
 	r.log.Info("background_worker_started", "task", "health_check", "members", len(r.members))
 	wg.Wait()
 	for _, m := range r.members {
@@ -148,6 +151,9 @@ func (r *Router) dispatch(ctx context.Context, target string, q request, opts Ca
 	if !ok {
 		return nil, outcome.CallerError, &CallError{Type: ErrUnknownServer, Target: target,
 			Msg: fmt.Sprintf("unknown mcp_server %q: hangar_list shows the servers and groups", target)}
+	}
+	if err := checkRequest(target, q, m); err != nil {
+		return nil, outcome.CallerError, err
 	}
 	start := r.clk.Now()
 	m.inFlight.Add(1)

@@ -134,7 +134,12 @@ func callBody(name string, params json.RawMessage) ([]byte, error) {
 
 // post sends one request body on the member's session and reads the
 // answer, as JSON or as an SSE stream.
-func (c *Client) post(ctx context.Context, sessionID, version string, body []byte) (*Reply, error) {
+func (c *Client) post(ctx context.Context, sessionID, version string, body []byte) (_ *Reply, err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			c.cancelRemote(sessionID, version, body, context.Cause(ctx))
+		}
+	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.srv.Endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, err

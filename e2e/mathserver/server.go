@@ -49,6 +49,9 @@ type Stats struct {
 	FailedCalls int64 `json:"failed_calls"`
 	// ListCalls counts tools/list requests, failed ones included.
 	ListCalls int64 `json:"list_calls"`
+	// CancelledCalls counts hung calls whose request was cancelled (the
+	// client sent notifications/cancelled or went away).
+	CancelledCalls int64 `json:"cancelled_calls"`
 }
 
 // Server is an mcp-math server. Its methods are safe for concurrent use.
@@ -229,6 +232,9 @@ func (s *Server) hang(ctx context.Context, sessionID string, release <-chan stru
 	defer done()
 	select {
 	case <-ctx.Done():
+		s.mu.Lock()
+		s.stats.CancelledCalls++
+		s.mu.Unlock()
 		return ctx.Err()
 	case <-gone:
 		return errSessionClosed

@@ -1,0 +1,107 @@
+package router
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// schemas caches a member's resolved input schemas by tool definition (a
+// new tools/list gives new definitions, so a changed schema is resolved
+// again). Safe for concurrent use.
+type schemas struct {
+	mu       sync.Mutex
+	resolved map[*mcp.Tool]*jsonschema.Resolved // nil value: the schema could not be used
+}
+
+// resolve returns the resolved input schema of t, or nil when it has none
+// or it cannot be resolved (then the member judges the arguments itself).
+func (s *schemas) resolve(t *mcp.Tool) *jsonschema.Resolved {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rs, ok := s.resolved[t]; ok {
+		return rs
+	}
+	if s.resolved == nil || len(s.resolved) > 1024 {
+		s.resolved = map[*mcp.Tool]*jsonschema.Resolved{} // old definitions go
+	}
+	var rs *jsonschema.Resolved
+	if data, err := json.Marshal(t.InputSchema); err == nil && t.InputSchema != nil {
+		var sch jsonschema.Schema
+		if json.Unmarshal(data, &sch) == nil {
+			rs, _ = sch.Resolve(nil) // no loader: a remote $ref is not fetched, and the schema is skipped
+		}
+	}
+	s.resolved[t] = rs
+	return rs
+}
+
+// checkArgs checks a call's raw arguments against the input schema of tool
+// as m last listed it (docs/design.md §3.4): arguments that do not match
+// get a caller error (-32602) from the agent, counted against nothing. A
+// tool the agent does not know, or a schema it cannot use, is left to the
+// member. Absent arguments are checked as {}.
+func (m *Member) checkArgs(target, tool string, args json.RawMessage) error {
+	t, ok := m.client.Tool(tool)
+	if !ok {
+		return nil
+	}
+	rs := m.schemas.resolve(t)
+	if rs == nil {
+		return nil
+	}
+	var v any = map[string]any{}
+	if len(args) > 0 {
+		if err := json.Unmarshal(args, &v); err != nil {
+			return argsError(target, tool, m.ID(), fmt.Errorf("not JSON: %w", err))
+		}
+	}
+	if err := rs.Validate(v); err != nil {
+		return argsError(target, tool, m.ID(), err)
+	}
+	return nil
+}
+
+func argsError(target, tool, member string, err error) error {
+	msg := fmt.Sprintf("invalid arguments for tool %s: %v (see the tool's inputSchema in tools/list of %s)", tool, err, member)
+	return &CallError{Type: ErrCaller, Target: target, Msg: "arguments rejected by the agent",
+		Err: &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}}
+}
+
+// arguments returns the arguments of a request: its raw arguments, or the
+// "arguments" of its raw tools/call params.
+func (q request) arguments() (json.RawMessage, error) {
+	if !q.raw {
+		return q.args, nil
+	}
+	var p struct {
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	if len(q.params) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(q.params, &p); err != nil {
+		return nil, fmt.Errorf("tools/call params are not an object: %w", err)
+	}
+	return p.Arguments, nil
+}
+
+// checkRequest checks q's arguments against the schema of the first of
+// members that knows the tool (a group's members serve the same tools).
+func checkRequest(target string, q request, members ...*Member) error {
+	args, err := q.arguments()
+	if err != nil {
+		return &CallError{Type: ErrCaller, Target: target, Msg: "bad tools/call params",
+			Err: &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}}
+	}
+	for _, m := range members {
+		if _, ok := m.client.Tool(q.tool); ok {
+			return m.checkArgs(target, q.tool, args)
+		}
+	}
+	return nil
+}
