@@ -79,7 +79,7 @@ func TestSlowAttemptsEjectForNonRepeatableTools(t *testing.T) {
 	clk.WaitForTimers(4)
 	clk.Advance(250 * time.Millisecond)
 	eventuallyTrue(t, "the primary out of rotation", func() bool { return groupState(r).Members[0].Rotation == "out" })
-	res, err := call(t, r, "append")
+	res, err := r.Call(context.Background(), "grp", "append", json.RawMessage(`{"text":"c"}`), CallOptions{})
 	if err != nil || res.Member != "backup" {
 		t.Fatalf("after the ejection: %+v, %v; want the backup", res, err)
 	}
