@@ -120,6 +120,7 @@ type tally struct {
 	result   MemberResult
 	callers  int
 	ejecting map[string][]string // group id → callers ejecting the member there
+	server   map[string][]string // group id → those ejecting it on server evidence
 }
 
 // count reads every agent's view of member: probe verdicts and the traffic
@@ -128,6 +129,7 @@ func count(in Input, member string, probers []string, groups []*config.Group) ta
 	t := tally{
 		result:   MemberResult{ID: member, Probers: probers},
 		ejecting: make(map[string][]string, len(groups)),
+		server:   make(map[string][]string),
 	}
 	var assigned, all Votes
 	for _, a := range in.Agents {
@@ -148,10 +150,16 @@ func count(in Input, member string, probers []string, groups []*config.Group) ta
 		for _, g := range groups {
 			if slices.Contains(v.EjectedIn, g.ID) {
 				t.ejecting[g.ID] = append(t.ejecting[g.ID], a.ID)
+				if slices.Contains(v.ServerEjectedIn, g.ID) {
+					t.server[g.ID] = append(t.server[g.ID], a.ID)
+				}
 			}
 		}
 	}
 	for _, e := range t.ejecting {
+		slices.Sort(e)
+	}
+	for _, e := range t.server {
 		slices.Sort(e)
 	}
 	t.result.Votes = assigned
@@ -201,7 +209,7 @@ func group(in Input, g *config.Group, tallies map[string]tally) GroupResult {
 	r.Drained = slices.Compact(r.Drained)
 	var inRotation []config.Member
 	for _, m := range g.Members {
-		gm := member(g, m, tallies[m.ID], q, slices.Contains(r.Drained, m.ID))
+		gm := member(g, m, tallies[m.ID], q, slices.Contains(r.Drained, m.ID), in.Confirmed[m.ID])
 		if gm.InRotation {
 			inRotation = append(inRotation, m)
 		}
@@ -227,17 +235,25 @@ func group(in Input, g *config.Group, tallies map[string]tally) GroupResult {
 	return r
 }
 
-// member decides whether m is in g's global rotation.
-func member(g *config.Group, m config.Member, t tally, q float64, drained bool) GroupMember {
+// member decides whether m is in g's global rotation. Traffic evidence
+// ejects by where it comes from (docs/design.md §4.2): one caller's
+// ejection on server evidence; path evidence when a confirmation probe
+// failed, or when more than the quorum of recent callers agree.
+func member(g *config.Group, m config.Member, t tally, q float64, drained, confirmed bool) GroupMember {
 	gm := GroupMember{
 		ID: m.ID, Priority: m.Priority, Weight: m.Weight,
-		Callers: t.callers, Ejecting: t.ejecting[g.ID],
+		Callers: t.callers, Ejecting: t.ejecting[g.ID], ServerErrors: t.server[g.ID],
 	}
+	gm.Confirmed = confirmed
 	switch {
 	case drained:
 		gm.Reason = ReasonDrained
 	case t.result.Degraded:
 		gm.Reason = ReasonProbers
+	case len(gm.ServerErrors) > 0:
+		gm.Reason = ReasonServerErrors
+	case gm.Confirmed:
+		gm.Reason = ReasonConfirmed
 	case moreThan(len(gm.Ejecting), gm.Callers, q):
 		gm.Reason = ReasonTrafficQuorum
 	}

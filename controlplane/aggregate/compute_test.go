@@ -588,3 +588,49 @@ func TestStrings(t *testing.T) {
 		}
 	}
 }
+
+// Traffic evidence by where it comes from: one caller's ejection on server
+// evidence ejects globally; on path evidence, only with a failed
+// confirmation probe (or the quorum).
+func TestEvidenceBySource(t *testing.T) {
+	g := grp("g", mem("p", 1), mem("b", 2))
+	f := fleet([]*config.Group{g})
+	serverEvidence := func(a *AgentView) {
+		v := a.Members["p"]
+		v.ServerEjectedIn = []string{"g"}
+		a.Members["p"] = v
+	}
+	tests := []struct {
+		name      string
+		agents    []AgentView
+		confirmed bool
+		reason    string
+	}{
+		{"path evidence from one of two callers", []AgentView{
+			agent("a", serves("p", "b"), calls("p", time.Second, "g")),
+			agent("b", serves("p", "b"), calls("p", time.Second)),
+		}, false, ""},
+		{"path evidence confirmed by another vantage point", []AgentView{
+			agent("a", serves("p", "b"), calls("p", time.Second, "g")),
+			agent("b", serves("p", "b"), calls("p", time.Second)),
+		}, true, ReasonConfirmed},
+		{"a failed confirmation stands while it holds, the ejecting agent on probation", []AgentView{
+			agent("a", serves("p", "b"), calls("p", time.Second)),
+			agent("b", serves("p", "b"), calls("p", time.Second)),
+		}, true, ReasonConfirmed},
+		{"server evidence from one of three callers", []AgentView{
+			agent("a", serves("p", "b"), calls("p", time.Second, "g"), serverEvidence),
+			agent("b", serves("p", "b"), calls("p", time.Second)),
+			agent("c", serves("p", "b"), calls("p", time.Second)),
+		}, false, ReasonServerErrors},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := Compute(Input{Fleet: f, Agents: tt.agents, Now: now, Confirmed: map[string]bool{"p": tt.confirmed}})
+			gm := out.Groups["g"].Members[0]
+			if gm.Reason != tt.reason || gm.InRotation != (tt.reason == "") {
+				t.Fatalf("p: reason %q, in rotation %v; want reason %q", gm.Reason, gm.InRotation, tt.reason)
+			}
+		})
+	}
+}

@@ -43,9 +43,18 @@
 //     among several callers cannot eject a member for everyone; the only
 //     caller can. No callers, no ejection.
 //
+//   - Evidence by where it comes from. A caller that has the member out
+//     with the group in ServerEjectedIn (the member itself answered with
+//     errors, which no network path causes) takes it out of the group's
+//     global rotation alone (Reason "server_errors"). A caller that has it
+//     out on path evidence (refused, timeouts, broken streams) takes it out
+//     only with the quorum, but Input.Confirmed names the members whose
+//     confirmation probe from another agent failed: those are out, as long
+//     as the leader holds that result (Reason "confirmed").
+//
 //   - Drain. A member listed in Input.Drained[group] is out of that group's
 //     rotation (Reason "drained"). When several reasons hold, Reason is the
-//     first of drained, probers, traffic_quorum.
+//     first of drained, probers, server_errors, confirmed, traffic_quorum.
 //
 //   - Breaker. A group's breaker is globally open when strictly more than the
 //     group's quorum of the agents whose GroupView.LastCall is within

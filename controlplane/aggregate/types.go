@@ -16,6 +16,12 @@ const (
 	ReasonDrained       = "drained"
 	ReasonProbers       = "probers"
 	ReasonTrafficQuorum = "traffic_quorum"
+	// ReasonServerErrors: an agent that called the member ejected it on
+	// server evidence (the member answered with errors).
+	ReasonServerErrors = "server_errors"
+	// ReasonConfirmed: an agent ejected it on path evidence and a probe
+	// from another vantage point confirmed it is down.
+	ReasonConfirmed = "confirmed"
 )
 
 // Group states.
@@ -87,7 +93,10 @@ type MemberView struct {
 	Health    Health    // the agent's probe verdict (meaningful only if Probed)
 	Probed    bool      // the agent probes this member now
 	EjectedIn []string  // groups whose local rotation has the member out on this agent
-	LastCall  time.Time // last call this agent sent the member (zero: never)
+	// ServerEjectedIn lists the groups of EjectedIn where the ejection was
+	// on server evidence (the member itself answered with errors).
+	ServerEjectedIn []string
+	LastCall        time.Time // last call this agent sent the member (zero: never)
 }
 
 // GroupView is one agent's view of one group.
@@ -101,7 +110,10 @@ type Input struct {
 	Fleet   *config.Fleet       // nil: no members or groups
 	Agents  []AgentView         // connected agents only, in any order
 	Drained map[string][]string // group id → members an operator drained
-	Now     time.Time
+	// Confirmed names the members whose confirmation probe (another
+	// agent's immediate probe after a path-evidence ejection) failed.
+	Confirmed map[string]bool
+	Now       time.Time
 }
 
 // Votes counts the probe verdicts that decided a member's health.
@@ -124,10 +136,17 @@ type GroupMember struct {
 	Priority, Weight int
 	InRotation       bool
 	// Reason says why the member is out of rotation: ReasonDrained,
-	// ReasonProbers or ReasonTrafficQuorum, in that precedence; "" if in.
+	// ReasonProbers, ReasonServerErrors, ReasonConfirmed or
+	// ReasonTrafficQuorum, in that precedence; "" if in.
 	Reason   string
 	Callers  int      // agents that called the member within CallWindow
 	Ejecting []string // of those, the agents that have it out of this group's local rotation (sorted)
+	// ServerErrors lists the agents of Ejecting whose ejection was on
+	// server evidence (sorted).
+	ServerErrors []string
+	// Confirmed is true when a confirmation probe of the member failed
+	// (within the hold the leader keeps it for).
+	Confirmed bool
 }
 
 // GroupResult is the global decision on one group.

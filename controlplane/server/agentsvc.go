@@ -174,6 +174,8 @@ func (s *agentService) handle(c *agentConn, m *hangarv1.AgentMessage) error {
 		s.hub.notifyPublisher()
 		s.met.nacks.Inc()
 		s.log.Warn("snapshot_nacked", "agent_id", c.id, "version", msg.Nack.GetVersion(), "error", msg.Nack.GetError())
+	case *hangarv1.AgentMessage_ConfirmResult:
+		s.confirmed(c, msg.ConfirmResult, now)
 	case *hangarv1.AgentMessage_Hello:
 		return status.Error(codes.InvalidArgument, "hangar: Hello sent twice on one stream")
 	default:

@@ -110,6 +110,7 @@ type hub struct {
 	changed chan struct{}       // wakes the report publisher
 	stale   atomic.Bool         // heartbeats changed the reports: publish at the next heartbeat tick
 	lead    chan struct{}       // wakes the leader's decision loop
+	confirm confirmer           // the leader's confirmation probes (confirm.go)
 }
 
 func newHub(log *slog.Logger, met *Metrics, clk clock.Clock) *hub {

@@ -178,7 +178,10 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 		}
 	}
 	d.ignoreStaleOpen(views)
-	out := aggregate.Compute(aggregate.Input{Fleet: d.fleet, Agents: views, Drained: d.drained, Now: r.clk.Now()})
+	now := r.clk.Now()
+	out := aggregate.Compute(aggregate.Input{Fleet: d.fleet, Agents: views, Drained: d.drained, Now: now,
+		Confirmed: r.hub.confirm.failed(now)})
+	r.requestConfirmations(d.fleet, out, now)
 	rec := record(d.yaml, d.fleet, out, d.resets)
 	content, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
 	if err != nil {
@@ -272,7 +275,7 @@ func AgentView(ar *hangarv1.AgentReport) aggregate.AgentView {
 		}
 	}
 	for _, m := range ar.GetReport().GetMembers() {
-		mv := aggregate.MemberView{Probed: m.GetProbed(), EjectedIn: m.GetEjectedIn()}
+		mv := aggregate.MemberView{Probed: m.GetProbed(), EjectedIn: m.GetEjectedIn(), ServerEjectedIn: m.GetServerEjectedIn()}
 		switch m.GetState() {
 		case hangarv1.MemberState_MEMBER_STATE_READY:
 			mv.Health = aggregate.Ready

@@ -306,6 +306,7 @@ func (c *agentConn) summary(replica string, now time.Time, fresh bool) *hangarv1
 			rep.Members = append(rep.Members, &hangarv1.MemberReport{
 				Member: m.GetMember(), State: m.GetState(), Probed: m.GetProbed(), EjectedIn: m.GetEjectedIn(),
 				ConsecutiveFailures: m.GetConsecutiveFailures(), LastCall: roundSecond(m.GetLastCall()),
+				ServerEjectedIn: m.GetServerEjectedIn(),
 			})
 		}
 		for _, g := range c.report.GetGroups() {

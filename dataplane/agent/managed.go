@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -109,6 +111,16 @@ func (a *managedAgent) LocalView() ([]router.MemberView, []router.GroupView) {
 		return r.LocalView()
 	}
 	return nil, nil
+}
+
+// Confirm implements controlclient.Confirmer: the control plane's
+// confirmation probe of a member another agent ejected.
+func (a *managedAgent) Confirm(ctx context.Context, member string, deadline time.Duration) error {
+	r := a.rt.router()
+	if r == nil {
+		return errors.New("no fleet configuration yet")
+	}
+	return r.Confirm(ctx, member, deadline)
 }
 
 // Servers implements controlclient.Agent.

@@ -206,6 +206,9 @@ func (p agentProxy) LocalView() ([]router.MemberView, []router.GroupView) {
 	return (*p.a).LocalView()
 }
 func (p agentProxy) Servers() []string { return (*p.a).Servers() }
+func (p agentProxy) Confirm(ctx context.Context, member string, deadline time.Duration) error {
+	return (*p.a).Confirm(ctx, member, deadline)
+}
 
 // waitInstalled logs that the agent waits for a fleet configuration (from
 // --config, the state dir or the first snapshot) if none runs yet, and

@@ -141,6 +141,7 @@ func (c *Client) report(seq uint64, heartbeat bool) *hangarv1.Report {
 			State:               hangarv1.MemberState(m.State),
 			Probed:              m.Probed,
 			EjectedIn:           m.EjectedIn,
+			ServerEjectedIn:     m.ServerEjectedIn,
 			ConsecutiveFailures: uint32(max(m.ConsecutiveFailures, 0)),
 			LastCall:            timestamp(m.LastCall),
 		}

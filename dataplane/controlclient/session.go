@@ -147,6 +147,7 @@ type link struct {
 	seq         uint64
 	gotSnapshot bool
 	attached    bool
+	confirms    *confirms // confirmation probes asked on this stream
 }
 
 // serve sends the first report, then handles messages, edge-triggered
@@ -159,7 +160,11 @@ func (s *link) serve(ctx context.Context) error {
 	heartbeat := c.clock.NewTimer(c.heartbeat)
 	var edge clock.Timer
 	var edgeC <-chan time.Time
+	ctx, cancel := context.WithCancel(ctx)
+	s.confirms = newConfirms()
 	defer func() {
+		cancel()
+		s.confirms.wait()
 		heartbeat.Stop()
 		if edge != nil {
 			edge.Stop()
@@ -173,7 +178,15 @@ func (s *link) serve(ctx context.Context) error {
 			if !ok {
 				return io.EOF // the cause is in recvErr
 			}
+			if p := m.GetConfirmProbe(); p != nil {
+				s.confirms.start(ctx, c.agent, p)
+				continue
+			}
 			if err := s.handle(m); err != nil {
+				return err
+			}
+		case res := <-s.confirms.results:
+			if err := s.send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_ConfirmResult{ConfirmResult: res}}); err != nil {
 				return err
 			}
 		case <-c.obs.changed:

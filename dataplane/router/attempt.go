@@ -61,7 +61,7 @@ func (g *Group) slowAfter(gm *groupMember, tool string, now time.Time) time.Dura
 // candidate is left and the caller's budget gives the next attempt at least
 // as long. An attempt on a member that leaves rotation meanwhile moves on
 // at once (tools safe to repeat).
-func (g *Group) attempt(ctx context.Context, gm *groupMember, admitted rotation.Call, q request, plan attemptPlan) (*Result, outcome.Class, error) {
+func (g *Group) attempt(ctx context.Context, global *Global, gm *groupMember, admitted rotation.Call, q request, plan attemptPlan) (*Result, outcome.Class, error) {
 	start := g.clk.Now()
 	slow := g.slowAfter(gm, q.tool, start)
 	movable := plan.more && plan.safe
@@ -73,7 +73,7 @@ func (g *Group) attempt(ctx context.Context, gm *groupMember, admitted rotation.
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		g.watch(gm, admitted, slow, movable, moveOnSlow, &counted, cancel, done)
+		g.watch(global, gm, admitted, slow, movable, moveOnSlow, &counted, cancel, done)
 	}()
 	gm.inFlight.Add(1)
 	gm.called()
@@ -89,7 +89,7 @@ func (g *Group) attempt(ctx context.Context, gm *groupMember, admitted rotation.
 
 // watch runs beside one attempt until done: it gives the slow verdict when
 // the attempt passes slow, and cancels the attempt when it may move on.
-func (g *Group) watch(gm *groupMember, admitted rotation.Call, slow time.Duration, movable, moveOnSlow bool,
+func (g *Group) watch(global *Global, gm *groupMember, admitted rotation.Call, slow time.Duration, movable, moveOnSlow bool,
 	counted *atomic.Bool, cancel context.CancelCauseFunc, done <-chan struct{}) {
 	var fire <-chan time.Time
 	if slow > 0 {
@@ -107,8 +107,15 @@ func (g *Group) watch(gm *groupMember, admitted rotation.Call, slow time.Duratio
 			return
 		case <-fire:
 			fire = nil
+			// Slowness of the last member in rotation is more likely load
+			// (it just took the traffic of the others) than a fault: no
+			// verdict then, as Envoy's max_ejection_percent keeps a group
+			// from ejecting its last member on latency.
+			if !g.othersLeft(global, []string{gm.ID()}) {
+				continue
+			}
 			counted.Store(true)
-			g.applyRotation(gm, gm.rot.Finish(admitted, false))
+			g.finish(gm, admitted, outcome.Timeout)
 			if moveOnSlow {
 				cancel(errAttemptTimeout)
 				return
@@ -146,13 +153,30 @@ func (g *Group) settleAttempt(ctx, actx context.Context, gm *groupMember, admitt
 	if counted.Load() {
 		return res, class, err // the slow verdict stands
 	}
-	failed := class.Failed(g.cfg.CircuitBreaker.CountToolErrors)
 	if class == outcome.CallerError && ctx.Err() != nil {
 		gm.rot.Abandon(admitted) // the caller left: no verdict on the member
 	} else {
-		g.applyRotation(gm, gm.rot.Finish(admitted, !failed))
+		g.finish(gm, admitted, class)
 	}
 	return res, class, err
+}
+
+// finish gives rotation the verdict of an attempt that ended in class,
+// remembering a failure's class: the evidence an ejection is reported with.
+func (g *Group) finish(gm *groupMember, admitted rotation.Call, class outcome.Class) {
+	failed := class.Failed(g.cfg.CircuitBreaker.CountToolErrors)
+	if failed {
+		gm.lastFail.Store(class)
+	}
+	g.applyRotation(gm, gm.rot.Finish(admitted, !failed))
+}
+
+// serverEvidence reports whether a failure of class c came from the member
+// itself (it answered with an error), which no network path can cause
+// (docs/design.md §4.2); refused connections, timeouts and broken streams
+// are path evidence.
+func serverEvidence(c outcome.Class) bool {
+	return c == outcome.ServerError || c == outcome.ToolError
 }
 
 // budgetLeft is how long the caller's deadline leaves (deadlines are wall

@@ -53,6 +53,10 @@ type groupMember struct {
 	// ejected is closed when the member leaves this group's rotation, so
 	// attempts in flight on it can move on; then replaced by a fresh one.
 	ejected atomic.Pointer[chan struct{}]
+	// lastFail is the class of the latest counted failure (outcome.Class);
+	// serverEjected says the latest ejection was on server evidence.
+	lastFail      atomic.Value
+	serverEjected atomic.Bool
 }
 
 func newGroup(cfg *config.Group, members map[string]*Member, clk clock.Clock, log *slog.Logger, obs Observer) (*Group, error) {
@@ -125,7 +129,9 @@ func (g *Group) run(ctx context.Context) {
 // as evidence: the member leaves Out for probation, and an open breaker
 // goes half-open, so real trial calls decide at once.
 func (g *Group) probePassed(member string, started time.Time) {
-	if gm := g.member(member); gm != nil {
+	// A member ejected on server evidence (its tools answered with errors)
+	// is not cleared by a passing tools/list: its ejection time runs out.
+	if gm := g.member(member); gm != nil && !gm.serverEjected.Load() {
 		g.applyRotation(gm, gm.rot.ProbePassed(started))
 	}
 	g.applyBreaker(g.breaker.ProbePassed(started))
@@ -342,7 +348,7 @@ func (g *Group) attempts(ctx context.Context, global *Global, q request, opts Ca
 		}
 		tried = append(tried, gm.ID())
 		more := i < len(cands)-1 && len(tried) < maxAttempts
-		res, class, err := g.attempt(ctx, gm, admitted, q, attemptPlan{more: more, first: len(tried) == 1,
+		res, class, err := g.attempt(ctx, global, gm, admitted, q, attemptPlan{more: more, first: len(tried) == 1,
 			safe: opts.SafeToRepeat || g.safeToRepeat(gm, q.tool)})
 		if !class.Failed(g.cfg.CircuitBreaker.CountToolErrors) {
 			if err != nil { // the caller's error: the member answered, the call failed
@@ -440,6 +446,8 @@ func (g *Group) applyRotation(gm *groupMember, trs []rotation.Transition) {
 		} else if tr.To == rotation.Out {
 			g.log.Warn("member_removed_from_rotation", "group", g.cfg.ID, "member", gm.ID(), "reason", tr.Reason,
 				"consecutive_failures", gm.rot.Status().ConsecutiveFailures)
+			c, _ := gm.lastFail.Load().(outcome.Class)
+			gm.serverEjected.Store(serverEvidence(c))
 			gm.startRecovery()
 			gm.signalEjected()
 		} else {

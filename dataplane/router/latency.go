@@ -14,7 +14,7 @@ const (
 	// latencySamples is how many recent answers per tool are kept.
 	latencySamples = 128
 	// minSamples answers within the window make a history.
-	minSamples = 3
+	minSamples = 10
 	// slowFactor × p99 is the adaptive attempt timeout: an attempt slower
 	// than that is a counted timeout.
 	slowFactor = 4

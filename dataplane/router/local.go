@@ -1,6 +1,8 @@
 package router
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -12,10 +14,13 @@ import (
 // MemberView is one member as this agent sees it, for reports to the
 // control plane.
 type MemberView struct {
-	ID                  string
-	State               health.State
-	Probed              bool     // this agent probes the member now
-	EjectedIn           []string // groups whose local rotation has it out
+	ID        string
+	State     health.State
+	Probed    bool     // this agent probes the member now
+	EjectedIn []string // groups whose local rotation has it out
+	// ServerEjectedIn lists the groups of EjectedIn where the ejection was
+	// on server evidence (the member answered with errors).
+	ServerEjectedIn     []string
 	ConsecutiveFailures int
 	LastCall            time.Time // zero: never called
 }
@@ -58,6 +63,9 @@ func (r *Router) LocalView() ([]MemberView, []GroupView) {
 			// global rotation for this agent's trial calls to reach it.
 			if gm := g.member(members[i].ID); gm != nil && gm.rot.Status().Phase == rotation.Out {
 				members[i].EjectedIn = append(members[i].EjectedIn, id)
+				if gm.serverEjected.Load() {
+					members[i].ServerEjectedIn = append(members[i].ServerEjectedIn, id)
+				}
 			}
 		}
 	}
@@ -74,6 +82,21 @@ func (r *Router) AssignProbes(members []string) {
 			m.wake()
 		}
 	}
+}
+
+// Confirm probes member now with deadline, from this agent's vantage
+// point, for the control plane (another agent ejected it on path
+// evidence). A probe that passes is also evidence for this agent's own
+// rotation and breakers.
+func (r *Router) Confirm(ctx context.Context, member string, deadline time.Duration) error {
+	m, ok := r.members[member]
+	if !ok {
+		return fmt.Errorf("unknown member %q", member)
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	_, err := m.client.ListTools(ctx)
+	return err
 }
 
 // ProbeAll makes this agent probe every member, as it does standalone or

@@ -168,21 +168,28 @@ func TestHalfOpenReportedWhenResetTimeoutEnds(t *testing.T) {
 	}
 }
 
-// A member out of local rotation returns when a probe passes and its trial
-// call succeeds, not after the ejection time.
+// A member out of local rotation on path evidence (here: timeouts) returns
+// when a probe passes and its trial call succeeds, not after the ejection
+// time.
 func TestProbeBringsEjectedMemberBack(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
 	r, clk := startRouter(t, fleet(config.StrategyPriority, func(g *config.Group) {
 		g.Health.BaseEjection = time.Minute
 	}, primary, backup))
-	primary.fail(t, mathserver.Faults{FailTools: []string{"*"}, FailList: true})
-	for range 2 {
-		if _, err := call(t, r, "add"); err != nil {
-			t.Fatal(err)
+	warm(r, "primary", "whoami", 10*time.Millisecond, clk)
+	primary.fail(t, mathserver.Faults{Hang: true, FailList: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	calls := []<-chan callDone{callAsync(r, ctx, "whoami", `{}`), callAsync(r, ctx, "whoami", `{}`)}
+	clk.WaitForTimers(4) // two probe loops, two attempt timers
+	clk.Advance(250 * time.Millisecond)
+	for _, ch := range calls {
+		if d := <-ch; d.err != nil || d.res.Member != "backup" {
+			t.Fatalf("a call on the hung primary: %+v, %v; want the backup after the attempt timeout", d.res, d.err)
 		}
 	}
 	if st := groupState(r); st.Members[0].Rotation != "out" {
-		t.Fatalf("primary %q after 2 failures; want out", st.Members[0].Rotation)
+		t.Fatalf("primary %q after 2 timeouts; want out", st.Members[0].Rotation)
 	}
 	advanceUntil(t, clk, 2, 500*time.Millisecond, 3*time.Second, func() bool { return clkPassed(clk, 3*time.Second) })
 	if st := groupState(r); st.Members[0].Rotation != "out" {
@@ -201,6 +208,25 @@ func TestProbeBringsEjectedMemberBack(t *testing.T) {
 	}
 	if st := groupState(r); st.Members[0].Rotation != "in" {
 		t.Fatalf("primary %q after a passing trial; want in", st.Members[0].Rotation)
+	}
+}
+
+// A member ejected on server evidence (its tools fail while tools/list
+// passes) is not cleared by a passing probe: its ejection time runs out.
+func TestServerEvidenceOutlastsProbes(t *testing.T) {
+	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
+	r, clk := startRouter(t, fleet(config.StrategyPriority, func(g *config.Group) {
+		g.Health.BaseEjection = 10 * time.Second
+	}, primary, backup))
+	primary.fail(t, mathserver.Faults{FailTools: []string{"*"}})
+	for range 2 {
+		if _, err := call(t, r, "add"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	advanceUntil(t, clk, 2, 500*time.Millisecond, 8*time.Second, func() bool { return clkPassed(clk, 8*time.Second) })
+	if st := groupState(r); st.Members[0].Rotation != "out" {
+		t.Fatalf("primary %q with passing probes and failing tools; want out until its ejection time", st.Members[0].Rotation)
 	}
 }
 

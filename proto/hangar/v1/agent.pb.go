@@ -193,6 +193,7 @@ type AgentMessage struct {
 	//	*AgentMessage_Report
 	//	*AgentMessage_Ack
 	//	*AgentMessage_Nack
+	//	*AgentMessage_ConfirmResult
 	Msg           isAgentMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -271,6 +272,15 @@ func (x *AgentMessage) GetNack() *Nack {
 	return nil
 }
 
+func (x *AgentMessage) GetConfirmResult() *ConfirmResult {
+	if x != nil {
+		if x, ok := x.Msg.(*AgentMessage_ConfirmResult); ok {
+			return x.ConfirmResult
+		}
+	}
+	return nil
+}
+
 type isAgentMessage_Msg interface {
 	isAgentMessage_Msg()
 }
@@ -291,6 +301,10 @@ type AgentMessage_Nack struct {
 	Nack *Nack `protobuf:"bytes,4,opt,name=nack,proto3,oneof"`
 }
 
+type AgentMessage_ConfirmResult struct {
+	ConfirmResult *ConfirmResult `protobuf:"bytes,5,opt,name=confirm_result,json=confirmResult,proto3,oneof"`
+}
+
 func (*AgentMessage_Hello) isAgentMessage_Msg() {}
 
 func (*AgentMessage_Report) isAgentMessage_Msg() {}
@@ -299,6 +313,8 @@ func (*AgentMessage_Ack) isAgentMessage_Msg() {}
 
 func (*AgentMessage_Nack) isAgentMessage_Msg() {}
 
+func (*AgentMessage_ConfirmResult) isAgentMessage_Msg() {}
+
 // ControlMessage is anything the control plane sends on an agent's stream.
 type ControlMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -306,6 +322,7 @@ type ControlMessage struct {
 	//
 	//	*ControlMessage_Snapshot
 	//	*ControlMessage_Assignment
+	//	*ControlMessage_ConfirmProbe
 	Msg           isControlMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -366,6 +383,15 @@ func (x *ControlMessage) GetAssignment() *Assignment {
 	return nil
 }
 
+func (x *ControlMessage) GetConfirmProbe() *ConfirmProbe {
+	if x != nil {
+		if x, ok := x.Msg.(*ControlMessage_ConfirmProbe); ok {
+			return x.ConfirmProbe
+		}
+	}
+	return nil
+}
+
 type isControlMessage_Msg interface {
 	isControlMessage_Msg()
 }
@@ -378,9 +404,15 @@ type ControlMessage_Assignment struct {
 	Assignment *Assignment `protobuf:"bytes,2,opt,name=assignment,proto3,oneof"`
 }
 
+type ControlMessage_ConfirmProbe struct {
+	ConfirmProbe *ConfirmProbe `protobuf:"bytes,3,opt,name=confirm_probe,json=confirmProbe,proto3,oneof"`
+}
+
 func (*ControlMessage_Snapshot) isControlMessage_Msg() {}
 
 func (*ControlMessage_Assignment) isControlMessage_Msg() {}
+
+func (*ControlMessage_ConfirmProbe) isControlMessage_Msg() {}
 
 // Hello opens a stream.
 type Hello struct {
@@ -638,9 +670,14 @@ type MemberReport struct {
 	// bucket: +Inf); buckets are not cumulative.
 	LatencyBuckets []uint64 `protobuf:"varint,7,rep,packed,name=latency_buckets,json=latencyBuckets,proto3" json:"latency_buckets,omitempty"`
 	// last_call is when the agent last sent the member a call.
-	LastCall      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_call,json=lastCall,proto3" json:"last_call,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastCall *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_call,json=lastCall,proto3" json:"last_call,omitempty"`
+	// server_ejected_in lists the groups of ejected_in where the member was
+	// ejected on server evidence (the member itself answered with errors:
+	// JSON-RPC server errors, counted tool errors, HTTP 5xx), which one
+	// agent's network path cannot cause (docs/design.md §4.2).
+	ServerEjectedIn []string `protobuf:"bytes,9,rep,name=server_ejected_in,json=serverEjectedIn,proto3" json:"server_ejected_in,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *MemberReport) Reset() {
@@ -729,6 +766,148 @@ func (x *MemberReport) GetLastCall() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *MemberReport) GetServerEjectedIn() []string {
+	if x != nil {
+		return x.ServerEjectedIn
+	}
+	return nil
+}
+
+// ConfirmProbe asks an agent to probe a member now, from its own vantage
+// point, because another agent ejected it on path evidence (refused
+// connections, timeouts, broken streams). The agent answers with a
+// ConfirmResult of the same id.
+type ConfirmProbe struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Member string                 `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
+	// deadline_ms bounds the probe (health.confirm_timeout_s, default 1 s).
+	DeadlineMs    uint32 `protobuf:"varint,3,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmProbe) Reset() {
+	*x = ConfirmProbe{}
+	mi := &file_hangar_v1_agent_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmProbe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmProbe) ProtoMessage() {}
+
+func (x *ConfirmProbe) ProtoReflect() protoreflect.Message {
+	mi := &file_hangar_v1_agent_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmProbe.ProtoReflect.Descriptor instead.
+func (*ConfirmProbe) Descriptor() ([]byte, []int) {
+	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ConfirmProbe) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ConfirmProbe) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *ConfirmProbe) GetDeadlineMs() uint32 {
+	if x != nil {
+		return x.DeadlineMs
+	}
+	return 0
+}
+
+// ConfirmResult is an agent's answer to a ConfirmProbe.
+type ConfirmResult struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Member string                 `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
+	// ok is true if the probe (tools/list) passed within the deadline.
+	Ok            bool   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmResult) Reset() {
+	*x = ConfirmResult{}
+	mi := &file_hangar_v1_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmResult) ProtoMessage() {}
+
+func (x *ConfirmResult) ProtoReflect() protoreflect.Message {
+	mi := &file_hangar_v1_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmResult.ProtoReflect.Descriptor instead.
+func (*ConfirmResult) Descriptor() ([]byte, []int) {
+	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ConfirmResult) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ConfirmResult) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *ConfirmResult) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *ConfirmResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // GroupReport is one group's breaker as one agent sees it.
 type GroupReport struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
@@ -742,7 +921,7 @@ type GroupReport struct {
 
 func (x *GroupReport) Reset() {
 	*x = GroupReport{}
-	mi := &file_hangar_v1_agent_proto_msgTypes[5]
+	mi := &file_hangar_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +933,7 @@ func (x *GroupReport) String() string {
 func (*GroupReport) ProtoMessage() {}
 
 func (x *GroupReport) ProtoReflect() protoreflect.Message {
-	mi := &file_hangar_v1_agent_proto_msgTypes[5]
+	mi := &file_hangar_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +946,7 @@ func (x *GroupReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupReport.ProtoReflect.Descriptor instead.
 func (*GroupReport) Descriptor() ([]byte, []int) {
-	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GroupReport) GetGroup() string {
@@ -809,7 +988,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_hangar_v1_agent_proto_msgTypes[6]
+	mi := &file_hangar_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +1000,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_hangar_v1_agent_proto_msgTypes[6]
+	mi := &file_hangar_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +1013,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Ack) GetVersion() uint64 {
@@ -864,7 +1043,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_hangar_v1_agent_proto_msgTypes[7]
+	mi := &file_hangar_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1055,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_hangar_v1_agent_proto_msgTypes[7]
+	mi := &file_hangar_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1068,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Nack) GetVersion() uint64 {
@@ -947,7 +1126,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_hangar_v1_agent_proto_msgTypes[8]
+	mi := &file_hangar_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1138,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_hangar_v1_agent_proto_msgTypes[8]
+	mi := &file_hangar_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1151,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Snapshot) GetVersion() uint64 {
@@ -1065,7 +1244,7 @@ type ServerState struct {
 
 func (x *ServerState) Reset() {
 	*x = ServerState{}
-	mi := &file_hangar_v1_agent_proto_msgTypes[9]
+	mi := &file_hangar_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1256,7 @@ func (x *ServerState) String() string {
 func (*ServerState) ProtoMessage() {}
 
 func (x *ServerState) ProtoReflect() protoreflect.Message {
-	mi := &file_hangar_v1_agent_proto_msgTypes[9]
+	mi := &file_hangar_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1269,7 @@ func (x *ServerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerState.ProtoReflect.Descriptor instead.
 func (*ServerState) Descriptor() ([]byte, []int) {
-	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ServerState) GetId() string {
@@ -1135,7 +1314,7 @@ type GroupState struct {
 
 func (x *GroupState) Reset() {
 	*x = GroupState{}
-	mi := &file_hangar_v1_agent_proto_msgTypes[10]
+	mi := &file_hangar_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1326,7 @@ func (x *GroupState) String() string {
 func (*GroupState) ProtoMessage() {}
 
 func (x *GroupState) ProtoReflect() protoreflect.Message {
-	mi := &file_hangar_v1_agent_proto_msgTypes[10]
+	mi := &file_hangar_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1339,7 @@ func (x *GroupState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupState.ProtoReflect.Descriptor instead.
 func (*GroupState) Descriptor() ([]byte, []int) {
-	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GroupState) GetId() string {
@@ -1223,7 +1402,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_hangar_v1_agent_proto_msgTypes[11]
+	mi := &file_hangar_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1414,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_hangar_v1_agent_proto_msgTypes[11]
+	mi := &file_hangar_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1427,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_hangar_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Assignment) GetVersion() uint64 {
@@ -1269,18 +1448,20 @@ var File_hangar_v1_agent_proto protoreflect.FileDescriptor
 
 const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x15hangar/v1/agent.proto\x12\thangar.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x01\n" +
+	"\x15hangar/v1/agent.proto\x12\thangar.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x01\n" +
 	"\fAgentMessage\x12(\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.hangar.v1.HelloH\x00R\x05hello\x12+\n" +
 	"\x06report\x18\x02 \x01(\v2\x11.hangar.v1.ReportH\x00R\x06report\x12\"\n" +
 	"\x03ack\x18\x03 \x01(\v2\x0e.hangar.v1.AckH\x00R\x03ack\x12%\n" +
-	"\x04nack\x18\x04 \x01(\v2\x0f.hangar.v1.NackH\x00R\x04nackB\x05\n" +
-	"\x03msg\"\x83\x01\n" +
+	"\x04nack\x18\x04 \x01(\v2\x0f.hangar.v1.NackH\x00R\x04nack\x12A\n" +
+	"\x0econfirm_result\x18\x05 \x01(\v2\x18.hangar.v1.ConfirmResultH\x00R\rconfirmResultB\x05\n" +
+	"\x03msg\"\xc3\x01\n" +
 	"\x0eControlMessage\x121\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x13.hangar.v1.SnapshotH\x00R\bsnapshot\x127\n" +
 	"\n" +
 	"assignment\x18\x02 \x01(\v2\x15.hangar.v1.AssignmentH\x00R\n" +
-	"assignmentB\x05\n" +
+	"assignment\x12>\n" +
+	"\rconfirm_probe\x18\x03 \x01(\v2\x17.hangar.v1.ConfirmProbeH\x00R\fconfirmProbeB\x05\n" +
 	"\x03msg\"\xc9\x03\n" +
 	"\x05Hello\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
@@ -1305,7 +1486,7 @@ const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1c\n" +
 	"\theartbeat\x18\x03 \x01(\bR\theartbeat\x121\n" +
 	"\amembers\x18\x04 \x03(\v2\x17.hangar.v1.MemberReportR\amembers\x12.\n" +
-	"\x06groups\x18\x05 \x03(\v2\x16.hangar.v1.GroupReportR\x06groups\"\x94\x03\n" +
+	"\x06groups\x18\x05 \x03(\v2\x16.hangar.v1.GroupReportR\x06groups\"\xc0\x03\n" +
 	"\fMemberReport\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\tR\x06member\x12,\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.hangar.v1.MemberStateR\x05state\x12\x16\n" +
@@ -1315,11 +1496,22 @@ const file_hangar_v1_agent_proto_rawDesc = "" +
 	"\x14consecutive_failures\x18\x05 \x01(\rR\x13consecutiveFailures\x128\n" +
 	"\x05calls\x18\x06 \x03(\v2\".hangar.v1.MemberReport.CallsEntryR\x05calls\x12'\n" +
 	"\x0flatency_buckets\x18\a \x03(\x04R\x0elatencyBuckets\x127\n" +
-	"\tlast_call\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastCall\x1a8\n" +
+	"\tlast_call\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\blastCall\x12*\n" +
+	"\x11server_ejected_in\x18\t \x03(\tR\x0fserverEjectedIn\x1a8\n" +
 	"\n" +
 	"CallsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xc2\x01\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"W\n" +
+	"\fConfirmProbe\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06member\x18\x02 \x01(\tR\x06member\x12\x1f\n" +
+	"\vdeadline_ms\x18\x03 \x01(\rR\n" +
+	"deadlineMs\"]\n" +
+	"\rConfirmResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06member\x18\x02 \x01(\tR\x06member\x12\x0e\n" +
+	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\xc2\x01\n" +
 	"\vGroupReport\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x121\n" +
 	"\abreaker\x18\x02 \x01(\x0e2\x17.hangar.v1.BreakerStateR\abreaker\x121\n" +
@@ -1394,7 +1586,7 @@ func file_hangar_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_hangar_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_hangar_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_hangar_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_hangar_v1_agent_proto_goTypes = []any{
 	(Capability)(0),               // 0: hangar.v1.Capability
 	(MemberState)(0),              // 1: hangar.v1.MemberState
@@ -1404,45 +1596,49 @@ var file_hangar_v1_agent_proto_goTypes = []any{
 	(*Hello)(nil),                 // 5: hangar.v1.Hello
 	(*Report)(nil),                // 6: hangar.v1.Report
 	(*MemberReport)(nil),          // 7: hangar.v1.MemberReport
-	(*GroupReport)(nil),           // 8: hangar.v1.GroupReport
-	(*Ack)(nil),                   // 9: hangar.v1.Ack
-	(*Nack)(nil),                  // 10: hangar.v1.Nack
-	(*Snapshot)(nil),              // 11: hangar.v1.Snapshot
-	(*ServerState)(nil),           // 12: hangar.v1.ServerState
-	(*GroupState)(nil),            // 13: hangar.v1.GroupState
-	(*Assignment)(nil),            // 14: hangar.v1.Assignment
-	nil,                           // 15: hangar.v1.Hello.LabelsEntry
-	nil,                           // 16: hangar.v1.MemberReport.CallsEntry
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*ConfirmProbe)(nil),          // 8: hangar.v1.ConfirmProbe
+	(*ConfirmResult)(nil),         // 9: hangar.v1.ConfirmResult
+	(*GroupReport)(nil),           // 10: hangar.v1.GroupReport
+	(*Ack)(nil),                   // 11: hangar.v1.Ack
+	(*Nack)(nil),                  // 12: hangar.v1.Nack
+	(*Snapshot)(nil),              // 13: hangar.v1.Snapshot
+	(*ServerState)(nil),           // 14: hangar.v1.ServerState
+	(*GroupState)(nil),            // 15: hangar.v1.GroupState
+	(*Assignment)(nil),            // 16: hangar.v1.Assignment
+	nil,                           // 17: hangar.v1.Hello.LabelsEntry
+	nil,                           // 18: hangar.v1.MemberReport.CallsEntry
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_hangar_v1_agent_proto_depIdxs = []int32{
 	5,  // 0: hangar.v1.AgentMessage.hello:type_name -> hangar.v1.Hello
 	6,  // 1: hangar.v1.AgentMessage.report:type_name -> hangar.v1.Report
-	9,  // 2: hangar.v1.AgentMessage.ack:type_name -> hangar.v1.Ack
-	10, // 3: hangar.v1.AgentMessage.nack:type_name -> hangar.v1.Nack
-	11, // 4: hangar.v1.ControlMessage.snapshot:type_name -> hangar.v1.Snapshot
-	14, // 5: hangar.v1.ControlMessage.assignment:type_name -> hangar.v1.Assignment
-	15, // 6: hangar.v1.Hello.labels:type_name -> hangar.v1.Hello.LabelsEntry
-	17, // 7: hangar.v1.Report.at:type_name -> google.protobuf.Timestamp
-	7,  // 8: hangar.v1.Report.members:type_name -> hangar.v1.MemberReport
-	8,  // 9: hangar.v1.Report.groups:type_name -> hangar.v1.GroupReport
-	1,  // 10: hangar.v1.MemberReport.state:type_name -> hangar.v1.MemberState
-	16, // 11: hangar.v1.MemberReport.calls:type_name -> hangar.v1.MemberReport.CallsEntry
-	17, // 12: hangar.v1.MemberReport.last_call:type_name -> google.protobuf.Timestamp
-	2,  // 13: hangar.v1.GroupReport.breaker:type_name -> hangar.v1.BreakerState
-	17, // 14: hangar.v1.GroupReport.last_call:type_name -> google.protobuf.Timestamp
-	17, // 15: hangar.v1.Snapshot.created:type_name -> google.protobuf.Timestamp
-	12, // 16: hangar.v1.Snapshot.servers:type_name -> hangar.v1.ServerState
-	13, // 17: hangar.v1.Snapshot.groups:type_name -> hangar.v1.GroupState
-	1,  // 18: hangar.v1.ServerState.state:type_name -> hangar.v1.MemberState
-	2,  // 19: hangar.v1.GroupState.breaker:type_name -> hangar.v1.BreakerState
-	3,  // 20: hangar.v1.AgentService.Connect:input_type -> hangar.v1.AgentMessage
-	4,  // 21: hangar.v1.AgentService.Connect:output_type -> hangar.v1.ControlMessage
-	21, // [21:22] is the sub-list for method output_type
-	20, // [20:21] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	11, // 2: hangar.v1.AgentMessage.ack:type_name -> hangar.v1.Ack
+	12, // 3: hangar.v1.AgentMessage.nack:type_name -> hangar.v1.Nack
+	9,  // 4: hangar.v1.AgentMessage.confirm_result:type_name -> hangar.v1.ConfirmResult
+	13, // 5: hangar.v1.ControlMessage.snapshot:type_name -> hangar.v1.Snapshot
+	16, // 6: hangar.v1.ControlMessage.assignment:type_name -> hangar.v1.Assignment
+	8,  // 7: hangar.v1.ControlMessage.confirm_probe:type_name -> hangar.v1.ConfirmProbe
+	17, // 8: hangar.v1.Hello.labels:type_name -> hangar.v1.Hello.LabelsEntry
+	19, // 9: hangar.v1.Report.at:type_name -> google.protobuf.Timestamp
+	7,  // 10: hangar.v1.Report.members:type_name -> hangar.v1.MemberReport
+	10, // 11: hangar.v1.Report.groups:type_name -> hangar.v1.GroupReport
+	1,  // 12: hangar.v1.MemberReport.state:type_name -> hangar.v1.MemberState
+	18, // 13: hangar.v1.MemberReport.calls:type_name -> hangar.v1.MemberReport.CallsEntry
+	19, // 14: hangar.v1.MemberReport.last_call:type_name -> google.protobuf.Timestamp
+	2,  // 15: hangar.v1.GroupReport.breaker:type_name -> hangar.v1.BreakerState
+	19, // 16: hangar.v1.GroupReport.last_call:type_name -> google.protobuf.Timestamp
+	19, // 17: hangar.v1.Snapshot.created:type_name -> google.protobuf.Timestamp
+	14, // 18: hangar.v1.Snapshot.servers:type_name -> hangar.v1.ServerState
+	15, // 19: hangar.v1.Snapshot.groups:type_name -> hangar.v1.GroupState
+	1,  // 20: hangar.v1.ServerState.state:type_name -> hangar.v1.MemberState
+	2,  // 21: hangar.v1.GroupState.breaker:type_name -> hangar.v1.BreakerState
+	3,  // 22: hangar.v1.AgentService.Connect:input_type -> hangar.v1.AgentMessage
+	4,  // 23: hangar.v1.AgentService.Connect:output_type -> hangar.v1.ControlMessage
+	23, // [23:24] is the sub-list for method output_type
+	22, // [22:23] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_hangar_v1_agent_proto_init() }
@@ -1455,10 +1651,12 @@ func file_hangar_v1_agent_proto_init() {
 		(*AgentMessage_Report)(nil),
 		(*AgentMessage_Ack)(nil),
 		(*AgentMessage_Nack)(nil),
+		(*AgentMessage_ConfirmResult)(nil),
 	}
 	file_hangar_v1_agent_proto_msgTypes[1].OneofWrappers = []any{
 		(*ControlMessage_Snapshot)(nil),
 		(*ControlMessage_Assignment)(nil),
+		(*ControlMessage_ConfirmProbe)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1466,7 +1664,7 @@ func file_hangar_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hangar_v1_agent_proto_rawDesc), len(file_hangar_v1_agent_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
