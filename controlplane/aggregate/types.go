@@ -90,9 +90,9 @@ type AgentView struct {
 
 // MemberView is one agent's view of one member.
 type MemberView struct {
-	Health    Health    // the agent's probe verdict (meaningful only if Probed)
-	Probed    bool      // the agent probes this member now
-	EjectedIn []string  // groups whose local rotation has the member out on this agent
+	Health    Health   // the agent's probe verdict (meaningful only if Probed)
+	Probed    bool     // the agent probes this member now
+	EjectedIn []string // groups whose local rotation has the member out on this agent
 	// ServerEjectedIn lists the groups of EjectedIn where the ejection was
 	// on server evidence (the member itself answered with errors).
 	ServerEjectedIn []string
