@@ -75,6 +75,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if rep.Agent.AfterRuns, err = readMemory(f.agent.PID()); err != nil {
 		return err
 	}
+	for _, run := range []struct {
+		tool   string
+		repeat bool
+	}{{"add", true}, {"append", false}} {
+		progress("freeze: %d calls/s of %s, SIGSTOP %s after %s, %s more (a fleet of its own)", o.Rate, run.tool, primaryID, o.Before, o.After)
+		fr, err := runFreeze(ctx, o, echo, run.tool, run.repeat)
+		if err != nil {
+			return fmt.Errorf("freeze run (%s): %w", run.tool, err)
+		}
+		rep.Freeze = append(rep.Freeze, fr)
+	}
 	rep.LoadAvgEnd = loadAverage()
 
 	rep.print(stdout)

@@ -16,8 +16,13 @@
 //
 // Then it drives -rate calls/s of "add" through the front door, kills the
 // primary with SIGKILL after -before and keeps going for -after, and
-// reports calls sent, failed (goal 0) and served per member. Last comes the
-// agent's resident memory.
+// reports calls sent, failed (goal 0) and served per member. Then, on a
+// fleet of its own each time, it drives -rate calls/s through hangar_call
+// (2 s budget per call) of a read-only tool ("add") and of a tool not safe
+// to repeat ("append"), freezes the primary with SIGSTOP after -before and
+// keeps going for -after, and reports failed calls, the time until the
+// backup served and the latency of the calls sent during the freeze. Last
+// comes the agent's resident memory.
 //
 // The numbers are a report, not a verdict: nothing fails on a slow machine.
 // The report is printed as a table and written as JSON to -json.

@@ -28,6 +28,7 @@ type report struct {
 	HangarCall   ratioReport     `json:"hangar_call_vs_reverse_proxy"`
 	Failover     *failoverReport `json:"failover,omitempty"`
 	Sessions     *sessionReport  `json:"client_sessions,omitempty"`
+	Freeze       []freezeReport  `json:"freeze,omitempty"`
 	Agent        agentMemory     `json:"agent_memory"`
 }
 
@@ -135,6 +136,9 @@ func (r *report) print(w io.Writer) {
 		if f.FirstError != "" {
 			fmt.Fprintf(w, "  first error: %s\n", f.FirstError)
 		}
+	}
+	for i := range r.Freeze {
+		printFreeze(w, &r.Freeze[i])
 	}
 	fmt.Fprintf(w, "\nagent RSS: %s after start, %s after the runs (peak %s)\n",
 		mib(r.Agent.AtStart.RSSKiB), mib(r.Agent.AfterRuns.RSSKiB), mib(r.Agent.AfterRuns.PeakKiB))
