@@ -82,7 +82,7 @@ func (g *Group) attempt(ctx context.Context, global *Global, gm *groupMember, ad
 	close(done)
 	<-watched
 	elapsed := g.clk.Now().Sub(start)
-	res, class, err = g.settleAttempt(ctx, actx, gm, admitted, q, plan, &counted, elapsed, res, class, err)
+	res, class, err = g.settleAttempt(ctx, actx, global, gm, admitted, q, plan, &counted, elapsed, res, class, err)
 	g.obs.Attempt(g.cfg.ID, gm.ID(), q.tool, class, elapsed)
 	return res, class, err
 }
@@ -129,7 +129,7 @@ func (g *Group) watch(global *Global, gm *groupMember, admitted rotation.Call, s
 
 // settleAttempt classifies a finished attempt and gives rotation its
 // verdict, unless watch gave it already.
-func (g *Group) settleAttempt(ctx, actx context.Context, gm *groupMember, admitted rotation.Call, q request, plan attemptPlan,
+func (g *Group) settleAttempt(ctx, actx context.Context, global *Global, gm *groupMember, admitted rotation.Call, q request, plan attemptPlan,
 	counted *atomic.Bool, elapsed time.Duration, res *Result, class outcome.Class, err error) (*Result, outcome.Class, error) {
 	now := g.clk.Now()
 	switch cause := context.Cause(actx); {
@@ -141,14 +141,9 @@ func (g *Group) settleAttempt(ctx, actx context.Context, gm *groupMember, admitt
 	case errors.Is(cause, errMemberEjected):
 		gm.rot.Abandon(admitted) // the member is out already: this attempt adds nothing
 		return nil, outcome.Timeout, fmt.Errorf("%s left rotation while the call waited on it: %w", gm.ID(), context.Canceled)
-	case ctx.Err() == context.DeadlineExceeded && !counted.Load():
-		// The caller's deadline ended the attempt: a verdict only with
-		// evidence that the member, not the caller, was slow.
-		if _, known := gm.lat.p99(q.tool, now); known || !plan.first {
-			gm.rot.Abandon(admitted)
-			return nil, outcome.Timeout, fmt.Errorf("%s: %w: %w", gm.ID(), errNoVerdict, err)
-		}
-		// No history, and the attempt had the caller's whole budget.
+	case ctx.Err() == context.DeadlineExceeded && !counted.Load() && !g.callerDeadlineCounts(global, gm, q.tool, plan, elapsed, now):
+		gm.rot.Abandon(admitted)
+		return nil, outcome.Timeout, fmt.Errorf("%s: %w: %w", gm.ID(), errNoVerdict, err)
 	}
 	if counted.Load() {
 		return res, class, err // the slow verdict stands
@@ -177,6 +172,22 @@ func (g *Group) finish(gm *groupMember, admitted rotation.Call, class outcome.Cl
 // are path evidence.
 func serverEvidence(c outcome.Class) bool {
 	return c == outcome.ServerError || c == outcome.ToolError
+}
+
+// callerDeadlineCounts decides whether an attempt the caller's deadline
+// ended after elapsed is a counted timeout (docs/design.md §3.4): with a
+// history, when it already ran longer than the member's usual p99 for the
+// tool (ended sooner, it is the caller's choice); without one, when it had
+// the caller's whole budget (the first attempt). Never for the last member
+// in rotation, whose slowness is more likely the load it just took on.
+func (g *Group) callerDeadlineCounts(global *Global, gm *groupMember, tool string, plan attemptPlan, elapsed time.Duration, now time.Time) bool {
+	if !g.othersLeft(global, []string{gm.ID()}) {
+		return false
+	}
+	if p, known := gm.lat.p99(tool, now); known {
+		return elapsed >= p
+	}
+	return plan.first
 }
 
 // budgetLeft is how long the caller's deadline leaves (deadlines are wall
