@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -135,14 +136,35 @@ func (v *view) memberStatus(g *config.Group, m config.Member, gm aggregate.Group
 			ms.Reason = aggregate.ReasonDrained
 		case sreason != "":
 			ms.Reason = sreason
+		case gm.Reason != "":
+			ms.Reason = gm.Reason
 		default:
-			ms.Reason = aggregate.ReasonTrafficQuorum
+			// Decided on evidence the recomputation does not hold (a
+			// confirmation probe): the leader's event says which.
+			ms.Reason = v.outReason(g.ID, m.ID)
 		}
 	}
 	c := v.calls(m.ID)
 	ms.OkPerSecond, ms.ErrorPerSecond = c.rates()
 	ms.P50Seconds, ms.P99Seconds = quantile(0.5, c.buckets), quantile(0.99, c.buckets)
 	return ms
+}
+
+// outReason is the reason of the latest member_out_of_rotation event of
+// member in group ("out of global rotation: REASON (snapshot N)"), or
+// traffic_quorum when there is none.
+func (v *view) outReason(group, member string) string {
+	for i := len(v.events) - 1; i >= 0; i-- {
+		e := v.events[i]
+		if e.Group != group || e.Server != member || e.Kind != "member_out_of_rotation" {
+			continue
+		}
+		if r, ok := strings.CutPrefix(e.Message, "out of global rotation: "); ok {
+			r, _, _ = strings.Cut(r, " (snapshot")
+			return r
+		}
+	}
+	return aggregate.ReasonTrafficQuorum
 }
 
 // memberState is the member's global state and why it is not ready: the

@@ -381,7 +381,8 @@ type MemberStatus struct {
 	Weight     int32                  `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
 	State      MemberState            `protobuf:"varint,4,opt,name=state,proto3,enum=hangar.v1.MemberState" json:"state,omitempty"`
 	InRotation bool                   `protobuf:"varint,5,opt,name=in_rotation,json=inRotation,proto3" json:"in_rotation,omitempty"`
-	// reason says why it is out: probers, traffic_quorum, drained.
+	// reason says why it is out: probers, server_errors, confirmed,
+	// traffic_quorum, drained.
 	Reason  string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
 	Drained bool   `protobuf:"varint,7,opt,name=drained,proto3" json:"drained,omitempty"`
 	// probers are the agents assigned to probe it; probes_ready and
