@@ -140,7 +140,7 @@ func (g *Group) settleAttempt(ctx, actx context.Context, global *Global, gm *gro
 			gm.ID(), elapsed.Round(time.Millisecond), context.DeadlineExceeded)
 	case errors.Is(cause, errMemberEjected):
 		gm.rot.Abandon(admitted) // the member is out already: this attempt adds nothing
-		return nil, outcome.Timeout, fmt.Errorf("%s left rotation while the call waited on it: %w", gm.ID(), context.Canceled)
+		return nil, outcome.Timeout, fmt.Errorf("%s left rotation while the call waited on it: %w", gm.ID(), errMemberEjected)
 	case ctx.Err() == context.DeadlineExceeded && !counted.Load() && !g.callerDeadlineCounts(global, gm, q.tool, plan, elapsed, now):
 		gm.rot.Abandon(admitted)
 		return nil, outcome.Timeout, fmt.Errorf("%s: %w: %w", gm.ID(), errNoVerdict, err)

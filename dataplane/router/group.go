@@ -338,7 +338,10 @@ func (g *Group) attempts(ctx context.Context, global *Global, q request, opts Ca
 		}
 		if len(tried) > 0 {
 			prev := tried[len(tried)-1]
-			if !g.budget.retry() {
+			// A call moved off a member that left rotation meanwhile is
+			// re-routed, not retried: it adds no load the backups would
+			// not get anyway, so it spends no retry budget.
+			if !errors.Is(lastErr, errMemberEjected) && !g.budget.retry() {
 				gm.rot.Abandon(admitted)
 				g.log.Warn("retry_budget_exhausted", "group", g.cfg.ID, "tool", q.tool)
 				break
