@@ -192,11 +192,11 @@ func TestFrozenPrimaryNonRepeatableTool(t *testing.T) {
 
 	recs := tr.records()
 	bad := failed(recs)
-	// Calls sent to the primary between the freeze and its removal: the
-	// calls in flight when it left rotation.
+	// The calls in flight: started before the primary left rotation and
+	// not answered when it froze.
 	inFlight := 0
 	for _, r := range recs {
-		if r.start.After(frozen.Add(-100*time.Millisecond)) && r.start.Before(removed) {
+		if r.start.Before(removed) && r.end.After(frozen) {
 			inFlight++
 		}
 	}
