@@ -3,6 +3,7 @@ package router
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -18,6 +19,11 @@ type schemas struct {
 	resolved map[*mcp.Tool]*jsonschema.Resolved // nil value: the schema could not be used
 }
 
+// checkedDrafts are the $schema values the validator implements; a schema
+// of another draft is left to the member.
+var checkedDrafts = []string{"", "http://json-schema.org/draft-07/schema#", "http://json-schema.org/draft-07/schema",
+	"https://json-schema.org/draft/2020-12/schema"}
+
 // resolve returns the resolved input schema of t, or nil when it has none
 // or it cannot be resolved (then the member judges the arguments itself).
 func (s *schemas) resolve(t *mcp.Tool) *jsonschema.Resolved {
@@ -32,7 +38,7 @@ func (s *schemas) resolve(t *mcp.Tool) *jsonschema.Resolved {
 	var rs *jsonschema.Resolved
 	if data, err := json.Marshal(t.InputSchema); err == nil && t.InputSchema != nil {
 		var sch jsonschema.Schema
-		if json.Unmarshal(data, &sch) == nil {
+		if json.Unmarshal(data, &sch) == nil && slices.Contains(checkedDrafts, sch.Schema) {
 			rs, _ = sch.Resolve(nil) // no loader: a remote $ref is not fetched, and the schema is skipped
 		}
 	}
