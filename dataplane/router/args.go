@@ -50,7 +50,7 @@ func (s *schemas) resolve(t *mcp.Tool) *jsonschema.Resolved {
 // as m last listed it (docs/design.md §3.4): arguments that do not match
 // get a caller error (-32602) from the agent, counted against nothing. A
 // tool the agent does not know, or a schema it cannot use, is left to the
-// member. Absent arguments are checked as {}.
+// member. Absent or null arguments are checked as {}.
 func (m *Member) checkArgs(target, tool string, args json.RawMessage) error {
 	t, ok := m.client.Tool(tool)
 	if !ok {
@@ -60,11 +60,17 @@ func (m *Member) checkArgs(target, tool string, args json.RawMessage) error {
 	if rs == nil {
 		return nil
 	}
-	var v any = map[string]any{}
+	var v any
 	if len(args) > 0 {
 		if err := json.Unmarshal(args, &v); err != nil {
 			return argsError(target, tool, m.ID(), fmt.Errorf("not JSON: %w", err))
 		}
+	}
+	if v == nil {
+		// Absent or null: clients (the Go SDK among them) send null for
+		// "no arguments"; it is checked as {}, so it passes unless the
+		// schema requires something.
+		v = map[string]any{}
 	}
 	if err := rs.Validate(v); err != nil {
 		return argsError(target, tool, m.ID(), err)

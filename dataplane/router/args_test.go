@@ -24,7 +24,7 @@ func TestArgumentsCheckedBeforeSent(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"null arguments", func() error {
+		{"null arguments where some are required", func() error {
 			_, err := r.Call(ctx, "grp", "add", json.RawMessage(`null`), CallOptions{})
 			return err
 		}},
@@ -62,5 +62,9 @@ func TestArgumentsCheckedBeforeSent(t *testing.T) {
 	}
 	if res, err := call(t, r, "add"); err != nil || res.Member != "primary" {
 		t.Fatalf("good arguments after bad ones: %+v, %v", res, err)
+	}
+	// null for a tool that needs no arguments is "no arguments".
+	if res, err := r.Call(ctx, "grp", "whoami", json.RawMessage(`null`), CallOptions{}); err != nil || res.Member != "primary" {
+		t.Fatalf("whoami with null arguments: %+v, %v; want it served", res, err)
 	}
 }
