@@ -347,13 +347,19 @@ func TestCPAgentRestartsFromStateWithoutControlPlane(t *testing.T) {
 // global rotation: one agent of three ejecting it is not a quorum, and a
 // failing prober is outvoted.
 func TestCPOneAgentCutOffFromPrimary(t *testing.T) {
-	c := startControlPlane(t)
+	// Every agent runs the control plane's fleet file; only A's environment
+	// sends its path to the primary through the fault proxy, so A is one
+	// agent of three with a bad path, not an agent with a fleet of its own
+	// (whose reports would not count at all).
+	c := startControlPlaneFleet(t, 0, func(addr string) string {
+		return "http://${HANGAR_E2E_PRIMARY:-" + addr + "}/mcp"
+	})
 	px, err := faultproxy.Start(c.primary.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = px.Close() })
-	c.startAgents(map[int]string{0: writeConfig(t, cpRecipe04(t, "http://"+px.Addr()+"/mcp", c.backup.URL()))})
+	c.startAgents(map[int][]string{0: {"HANGAR_E2E_PRIMARY=" + px.Addr()}})
 	begin := time.Now()
 	trs := c.startTrafficAll()
 	// The leader counts an agent as a caller once a heartbeat (every 1 s)

@@ -156,7 +156,13 @@ func cpScrape(url, name string) (float64, error) {
 // Without --config among extra it takes the fleet from the snapshots.
 func cpStartAgent(t *testing.T, id string, endpoints []string, stateDir string, extra ...string) *Agent {
 	t.Helper()
-	a := cpStartAgentUnready(t, id, endpoints, stateDir, extra...)
+	return cpStartAgentEnv(t, id, endpoints, stateDir, nil, extra...)
+}
+
+// cpStartAgentEnv is cpStartAgent with extra environment variables.
+func cpStartAgentEnv(t *testing.T, id string, endpoints []string, stateDir string, env []string, extra ...string) *Agent {
+	t.Helper()
+	a := cpStartAgentUnreadyEnv(t, id, endpoints, stateDir, env, extra...)
 	// The front door listens at once; calls are served once a fleet
 	// configuration runs (from the state dir or the first snapshot).
 	eventually(t, 20*time.Second, "agent "+id+" ready", func() bool { return cpAgentReady(a) == http.StatusOK })
@@ -167,9 +173,14 @@ func cpStartAgent(t *testing.T, id string, endpoints []string, stateDir string, 
 // listens, ready or not.
 func cpStartAgentUnready(t *testing.T, id string, endpoints []string, stateDir string, extra ...string) *Agent {
 	t.Helper()
+	return cpStartAgentUnreadyEnv(t, id, endpoints, stateDir, nil, extra...)
+}
+
+func cpStartAgentUnreadyEnv(t *testing.T, id string, endpoints []string, stateDir string, env []string, extra ...string) *Agent {
+	t.Helper()
 	args := append([]string{"serve", "--http", "--port", "0", "--log-level", "debug",
 		"--control-plane", strings.Join(endpoints, ","), "--agent-id", id, "--state-dir", stateDir}, extra...)
-	p, err := proc.Start(proc.Spec{Name: "hangar-agent " + id, Path: agentBin, Args: args, Ready: agentReady}, 20*time.Second)
+	p, err := proc.Start(proc.Spec{Name: "hangar-agent " + id, Path: agentBin, Args: args, Env: env, Ready: agentReady}, 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,19 +289,30 @@ const cpTTL = 2 * time.Second
 
 // startControlPlane starts the members, etcd and three replicas that store
 // recipe 04 as the fleet file.
-func startControlPlane(t *testing.T) *cpCluster { return startControlPlanePadded(t, 0) }
+func startControlPlane(t *testing.T) *cpCluster { return startControlPlaneFleet(t, 0, nil) }
 
 // startControlPlanePadded is startControlPlane with a comment of pad bytes
 // appended to the fleet file: every snapshot carries the file, so this
 // sets the size of the snapshots.
 func startControlPlanePadded(t *testing.T, pad int) *cpCluster {
+	return startControlPlaneFleet(t, pad, nil)
+}
+
+// startControlPlaneFleet starts the cluster; primaryURL, when not nil,
+// turns the primary's address into the endpoint the fleet file names (for
+// example one with a ${VAR} that a single agent's environment overrides).
+func startControlPlaneFleet(t *testing.T, pad int, primaryURL func(addr string) string) *cpCluster {
 	t.Helper()
 	skipShort(t)
 	c := &cpCluster{t: t}
 	c.primary = startMath(t, primary, "")
 	c.backup = startMath(t, backup, "")
 	c.etcd = cpStartEtcd(t)
-	fleet := cpRecipe04(t, c.primary.URL(), c.backup.URL())
+	pURL := c.primary.URL()
+	if primaryURL != nil {
+		pURL = primaryURL(c.primary.Addr)
+	}
+	fleet := cpRecipe04(t, pURL, c.backup.URL())
 	if pad > 0 {
 		fleet += "# " + strings.Repeat("x", pad) + "\n"
 	}
@@ -303,19 +325,15 @@ func startControlPlanePadded(t *testing.T, pad int) *cpCluster {
 	return c
 }
 
-// startAgents starts agents A, B and C. localConfig maps an agent's index
-// to a fleet file for --config; the others take the fleet from snapshots.
-// It returns once every agent runs the leader's latest snapshot and has
-// both members in rotation.
-func (c *cpCluster) startAgents(localConfig map[int]string) {
+// startAgents starts agents A, B and C, which take the fleet from
+// snapshots. env maps an agent's index to extra environment variables (the
+// fleet file's ${VAR}s are expanded on each agent). It returns once every
+// agent runs the leader's latest snapshot and has both members in rotation.
+func (c *cpCluster) startAgents(env map[int][]string) {
 	c.t.Helper()
 	for i, id := range cpAgentIDs {
 		dir := filepath.Join(c.t.TempDir(), "state-"+id)
-		var extra []string
-		if f, ok := localConfig[i]; ok {
-			extra = []string{"--config", f}
-		}
-		a := cpStartAgent(c.t, id, c.endpointsFor(i), dir, extra...)
+		a := cpStartAgentEnv(c.t, id, c.endpointsFor(i), dir, env[i])
 		c.agents = append(c.agents, a)
 		c.sessions = append(c.sessions, a.Connect())
 		c.stateDirs = append(c.stateDirs, dir)
