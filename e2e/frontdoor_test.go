@@ -1147,8 +1147,8 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 	}{
 		{"mcp_hangar_mcp_server_state", []string{"mcp_server"}, map[string]string{"mcp_server": "m2"}, 2},
 		{"mcp_hangar_circuit_breaker_state", []string{"mcp_server", "state"}, map[string]string{"mcp_server": "grp", "state": "closed"}, 1},
-		{"mcp_hangar_tool_calls_total", []string{"mcp_server", "status", "tool"}, map[string]string{"mcp_server": "grp", "tool": "add", "status": "success"}, 3},
-		{"mcp_hangar_tool_call_duration_seconds", []string{"mcp_server", "tool"}, map[string]string{"mcp_server": "grp", "tool": "add"}, 3},
+		{"mcp_hangar_tool_calls_total", []string{"group", "mcp_server", "status", "tool"}, map[string]string{"group": "grp", "mcp_server": "m1", "tool": "add", "status": "success"}, 3},
+		{"mcp_hangar_tool_call_duration_seconds", []string{"group", "mcp_server", "tool"}, map[string]string{"group": "grp", "mcp_server": "m1", "tool": "add"}, 3},
 		{"mcp_hangar_health_checks_total", []string{"mcp_server", "result"}, map[string]string{"mcp_server": "m1", "result": "unhealthy"}, 1},
 		{"mcp_hangar_attempts_total", []string{"group", "mcp_server", "outcome"}, map[string]string{"group": "grp", "mcp_server": "m1", "outcome": "connect_error"}, 1},
 		{"mcp_hangar_group_member_in_rotation", []string{"group", "member"}, map[string]string{"group": "grp", "member": "m2"}, 1},
@@ -1176,8 +1176,20 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 			t.Errorf("%s%v = %v, want at least %v", tt.name, tt.sample, v, tt.min)
 		}
 	}
-	if v := fdValue(mfs["mcp_hangar_tool_calls_total"], map[string]string{"mcp_server": "grp", "tool": "add", "status": "success"}); v != nil && *v != 3 {
-		t.Errorf("tool_calls_total{grp,add,success} = %v, want exactly the 3 calls made", *v)
+	// mcp_server is the member that served, as MCP Hangar labels it: the
+	// three adds on m1, the whoami calls after the failover on m2.
+	calls := mfs["mcp_hangar_tool_calls_total"]
+	if v := fdValue(calls, map[string]string{"group": "grp", "mcp_server": "m1", "tool": "add", "status": "success"}); v == nil || *v != 3 {
+		t.Errorf("tool_calls_total{group=grp,mcp_server=m1,add,success} = %v, want exactly the 3 calls made", v)
+	}
+	if v := fdValue(calls, map[string]string{"mcp_server": "m2", "tool": "add"}); v != nil {
+		t.Errorf("tool_calls_total{mcp_server=m2,add} = %v, want none: m2 served no add", *v)
+	}
+	if v := fdValue(calls, map[string]string{"group": "grp", "mcp_server": "m2", "tool": "whoami", "status": "success"}); v == nil || *v < 2 {
+		t.Errorf("tool_calls_total{group=grp,mcp_server=m2,whoami,success} = %v, want at least the 2 calls m2 served after the failover", v)
+	}
+	if v := fdValue(calls, map[string]string{"mcp_server": "grp"}); v != nil {
+		t.Errorf("tool_calls_total{mcp_server=grp} = %v, want none: mcp_server names a member, group the group", *v)
 	}
 }
 

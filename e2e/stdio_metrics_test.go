@@ -71,7 +71,7 @@ func TestStdioMetricsListen(t *testing.T) {
 		}
 	}
 	code, body := fdGet(t, base+"/metrics")
-	want := `mcp_hangar_tool_calls_total{mcp_server="m1",status="success",tool="add"} 2`
+	want := `mcp_hangar_tool_calls_total{group="",mcp_server="m1",status="success",tool="add"} 2`
 	if code != http.StatusOK || !strings.Contains(body, want) {
 		t.Errorf("GET /metrics: %d, want 200 with %q in:\n%s", code, want, body)
 	}

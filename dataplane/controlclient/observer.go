@@ -72,11 +72,11 @@ func (o *observer) MemberState(string, health.State) { o.note() }
 func (o *observer) Breaker(string, breaker.State)    { o.note() }
 func (o *observer) Rotation(string, string, bool)    { o.note() }
 
-func (o *observer) Probe(string, bool, time.Duration)                                   {}
-func (o *observer) Call(string, string, outcome.Class, router.ErrorType, time.Duration) {}
-func (o *observer) ActiveMember(string, string)                                         {}
-func (o *observer) Failover(string, string, string, outcome.Class)                      {}
-func (o *observer) Failback(string, string, string)                                     {}
+func (o *observer) Probe(string, bool, time.Duration)              {}
+func (o *observer) Call(router.CallRecord)                         {}
+func (o *observer) ActiveMember(string, string)                    {}
+func (o *observer) Failover(string, string, string, outcome.Class) {}
+func (o *observer) Failback(string, string, string)                {}
 
 // Attempt counts one attempt on member by class and duration.
 func (o *observer) Attempt(_, member, _ string, class outcome.Class, d time.Duration) {

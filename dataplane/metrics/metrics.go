@@ -51,11 +51,13 @@ func New() *Agent {
 	a.breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mcp_hangar_circuit_breaker_state",
 		Help: "Group circuit breaker state, one-hot over state (closed, open, half_open)."}, []string{"mcp_server", "state"})
 	a.toolCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcp_hangar_tool_calls_total",
-		Help: "Total tool invocations by target server or group and status (success or error)."}, []string{"mcp_server", "tool", "status"})
+		Help: "Total tool invocations by the member that served (mcp_server; the last one tried for a failed call, \"\" if none was), group (\"\" for a server called directly) and status (success or error)."},
+		[]string{"mcp_server", "group", "tool", "status"})
 	a.toolErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcp_hangar_tool_call_errors_total",
-		Help: "Failed tool invocations by error type."}, []string{"mcp_server", "tool", "error_type"})
+		Help: "Failed tool invocations by the last member tried, group and error type."}, []string{"mcp_server", "group", "tool", "error_type"})
 	a.callDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mcp_hangar_tool_call_duration_seconds",
-		Help: "Tool invocation latency, failover included.", Buckets: latencyBuckets}, []string{"mcp_server", "tool"})
+		Help: "Tool invocation latency, failover included, by the member that served and group.", Buckets: latencyBuckets},
+		[]string{"mcp_server", "group", "tool"})
 	a.healthChecks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcp_hangar_health_checks_total",
 		Help: "Active health checks by result (healthy or unhealthy)."}, []string{"mcp_server", "result"})
 	a.healthLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mcp_hangar_health_check_duration_seconds",
@@ -102,18 +104,19 @@ func (a *Agent) Attempt(group, member, _ string, class outcome.Class, _ time.Dur
 	a.attempts.WithLabelValues(group, member, string(class)).Inc()
 }
 
-// Call implements router.Observer.
-func (a *Agent) Call(target, tool string, _ outcome.Class, errType router.ErrorType, d time.Duration) {
+// Call implements router.Observer. mcp_server is the member that served
+// (as MCP Hangar labels it), group the group ("" for a direct call).
+func (a *Agent) Call(c router.CallRecord) {
 	status := "success"
-	if errType != "" {
+	if c.ErrType != "" {
 		status = "error"
-		a.toolErrors.WithLabelValues(target, tool, string(errType)).Inc()
-		if errType == router.ErrCircuitOpen {
-			a.rejections.WithLabelValues(target).Inc()
+		a.toolErrors.WithLabelValues(c.Member, c.Group, c.Tool, string(c.ErrType)).Inc()
+		if c.ErrType == router.ErrCircuitOpen {
+			a.rejections.WithLabelValues(c.Target).Inc()
 		}
 	}
-	a.toolCalls.WithLabelValues(target, tool, status).Inc()
-	a.callDuration.WithLabelValues(target, tool).Observe(d.Seconds())
+	a.toolCalls.WithLabelValues(c.Member, c.Group, c.Tool, status).Inc()
+	a.callDuration.WithLabelValues(c.Member, c.Group, c.Tool).Observe(c.Duration.Seconds())
 }
 
 // Breaker implements router.Observer.

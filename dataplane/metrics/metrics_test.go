@@ -13,15 +13,21 @@ import (
 
 func TestRejectionsCountOnlyCircuitOpen(t *testing.T) {
 	a := New()
-	a.Call("g", "add", outcome.OK, "", 0)
-	a.Call("g", "add", outcome.ConnectError, router.ErrConnect, 0)
-	a.Call("g", "add", outcome.CallerError, router.ErrCircuitOpen, 0)
-	a.Call("g", "add", outcome.CallerError, router.ErrCircuitOpen, 0)
+	a.Call(router.CallRecord{Target: "g", Group: "g", Member: "a", Tool: "add", Class: outcome.OK, Attempts: 1})
+	a.Call(router.CallRecord{Target: "g", Group: "g", Member: "b", Tool: "add", Class: outcome.ConnectError, ErrType: router.ErrConnect, Attempts: 2})
+	a.Call(router.CallRecord{Target: "g", Group: "g", Tool: "add", Class: outcome.ServerError, ErrType: router.ErrCircuitOpen})
+	a.Call(router.CallRecord{Target: "g", Group: "g", Tool: "add", Class: outcome.ServerError, ErrType: router.ErrCircuitOpen})
 	if got := testutil.ToFloat64(a.rejections.WithLabelValues("g")); got != 2 {
 		t.Errorf("mcp_hangar_batch_circuit_breaker_rejections_total{mcp_server=g} = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(a.toolCalls.WithLabelValues("g", "add", "error")); got != 3 {
-		t.Errorf("tool_calls_total{status=error} = %v, want 3", got)
+	if got := testutil.ToFloat64(a.toolCalls.WithLabelValues("", "g", "add", "error")); got != 2 {
+		t.Errorf(`tool_calls_total{mcp_server="",group="g",status="error"} = %v, want 2 (no member took them)`, got)
+	}
+	if got := testutil.ToFloat64(a.toolCalls.WithLabelValues("b", "g", "add", "error")); got != 1 {
+		t.Errorf(`tool_calls_total{mcp_server="b",group="g",status="error"} = %v, want 1`, got)
+	}
+	if got := testutil.ToFloat64(a.toolCalls.WithLabelValues("a", "g", "add", "success")); got != 1 {
+		t.Errorf(`tool_calls_total{mcp_server="a",group="g",status="success"} = %v, want 1`, got)
 	}
 }
 

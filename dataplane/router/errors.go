@@ -29,7 +29,11 @@ type CallError struct {
 	Type   ErrorType
 	Target string // the server or group named by the caller
 	Msg    string
-	Err    error
+	// Member is the last member tried and Attempts how many were; "" and 0
+	// when the call reached no member.
+	Member   string
+	Attempts int
+	Err      error
 }
 
 func (e *CallError) Error() string {

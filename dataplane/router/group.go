@@ -355,7 +355,8 @@ func (g *Group) attempts(ctx context.Context, global *Global, q request, opts Ca
 			safe: opts.SafeToRepeat || g.safeToRepeat(gm, q.tool)})
 		if !class.Failed(g.cfg.CircuitBreaker.CountToolErrors) {
 			if err != nil { // the caller's error: the member answered, the call failed
-				return nil, class, tried, &CallError{Type: errorTypeOf(class), Target: g.cfg.ID, Msg: "rejected by " + gm.ID(), Err: err}
+				return nil, class, tried, &CallError{Type: errorTypeOf(class), Target: g.cfg.ID, Msg: "rejected by " + gm.ID(), Err: err,
+					Member: gm.ID(), Attempts: len(tried)}
 			}
 			res.Member, res.Attempts = gm.ID(), len(tried)
 			g.served(gm)
@@ -377,7 +378,8 @@ func (g *Group) attempts(ctx context.Context, global *Global, q request, opts Ca
 		return lastRes, lastClass, tried, nil
 	}
 	return nil, lastClass, tried, &CallError{Type: errorTypeOf(lastClass), Target: g.cfg.ID,
-		Msg: fmt.Sprintf("call failed after %d attempt(s), last on %s", len(tried), prev), Err: lastErr}
+		Msg: fmt.Sprintf("call failed after %d attempt(s), last on %s", len(tried), prev), Err: lastErr,
+		Member: prev, Attempts: len(tried)}
 }
 
 // safeToRepeat reports whether tool may be sent again to another member

@@ -19,8 +19,8 @@ type Observer interface {
 	// Attempt reports one attempt of a call on a member; group is "" for a
 	// call addressed to the member directly.
 	Attempt(group, member, tool string, class outcome.Class, d time.Duration)
-	// Call reports a finished call on target (a server or a group).
-	Call(target, tool string, class outcome.Class, errType ErrorType, d time.Duration)
+	// Call reports a finished call.
+	Call(c CallRecord)
 	// Breaker reports a group breaker's state.
 	Breaker(group string, s breaker.State)
 	// Rotation reports whether a member is in a group's local rotation.
@@ -38,9 +38,21 @@ type nopObserver struct{}
 func (nopObserver) MemberState(string, health.State)                             {}
 func (nopObserver) Probe(string, bool, time.Duration)                            {}
 func (nopObserver) Attempt(string, string, string, outcome.Class, time.Duration) {}
-func (nopObserver) Call(string, string, outcome.Class, ErrorType, time.Duration) {}
+func (nopObserver) Call(CallRecord)                                              {}
 func (nopObserver) Breaker(string, breaker.State)                                {}
 func (nopObserver) Rotation(string, string, bool)                                {}
 func (nopObserver) ActiveMember(string, string)                                  {}
 func (nopObserver) Failover(string, string, string, outcome.Class)               {}
 func (nopObserver) Failback(string, string, string)                              {}
+
+// CallRecord describes a finished call on a server or a group.
+type CallRecord struct {
+	Target   string // the server or group the caller named
+	Group    string // the group, "" for a call addressed to a server directly
+	Member   string // the member that answered, or the last one tried; "" if none was
+	Tool     string
+	Class    outcome.Class
+	ErrType  ErrorType // "" for a call that succeeded
+	Attempts int
+	Duration time.Duration
+}

@@ -31,9 +31,9 @@ func (o observers) Attempt(group, member, tool string, class outcome.Class, d ti
 	}
 }
 
-func (o observers) Call(target, tool string, class outcome.Class, errType ErrorType, d time.Duration) {
+func (o observers) Call(c CallRecord) {
 	for _, x := range o {
-		x.Call(target, tool, class, errType, d)
+		x.Call(c)
 	}
 }
 

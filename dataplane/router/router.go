@@ -8,6 +8,7 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -139,7 +140,18 @@ func (r *Router) Relay(ctx context.Context, target, name string, args json.RawMe
 func (r *Router) route(ctx context.Context, target string, q request, opts CallOptions) (*Result, error) {
 	start := r.clk.Now()
 	res, class, err := r.dispatch(ctx, target, q, opts)
-	r.obs.Call(target, q.tool, class, TypeOf(err), r.clk.Now().Sub(start))
+	rec := CallRecord{Target: target, Tool: q.tool, Class: class, ErrType: TypeOf(err), Duration: r.clk.Now().Sub(start)}
+	if _, ok := r.groups[target]; ok {
+		rec.Group = target
+	}
+	var ce *CallError
+	switch {
+	case res != nil:
+		rec.Member, rec.Attempts = res.Member, res.Attempts
+	case errors.As(err, &ce):
+		rec.Member, rec.Attempts = ce.Member, ce.Attempts
+	}
+	r.obs.Call(rec)
 	return res, err
 }
 
@@ -162,7 +174,7 @@ func (r *Router) dispatch(ctx context.Context, target string, q request, opts Ca
 	m.inFlight.Add(-1)
 	r.obs.Attempt("", m.ID(), q.tool, class, r.clk.Now().Sub(start))
 	if err != nil {
-		return nil, class, &CallError{Type: errorTypeOf(class), Target: target, Msg: "call failed", Err: err}
+		return nil, class, &CallError{Type: errorTypeOf(class), Target: target, Msg: "call failed", Err: err, Member: m.ID(), Attempts: 1}
 	}
 	res.Member, res.Attempts = m.ID(), 1
 	return res, class, nil
