@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +65,21 @@ func TestCtlConfigSafety(t *testing.T) {
 	r2.WaitLog(`msg=fleet_config_not_applied`, 10*time.Second)
 	if now, nrev := w.configGet(); now != applied || nrev != rev {
 		t.Errorf("a replica's --fleet-config overwrote the applied config (revision %d → %d)", rev, nrev)
+	}
+
+	// The history lists both stored files; a rollback restores the first.
+	hist := w.ctl("config", "history")
+	if hist.code != 0 || !strings.Contains(hist.stdout, "--fleet-config of replica r1") || !strings.Contains(hist.stdout, "no-group.yaml") ||
+		!strings.Contains(hist.stdout, "(current)") {
+		t.Errorf("config history: want the seed by r1 and the forced apply\n%s", hist)
+	}
+	if res := w.ctl("config", "rollback", fmt.Sprint(rev0)); res.code != 0 || !strings.Contains(res.stdout, "applied: revision") {
+		t.Errorf("config rollback %d:\n%s", rev0, res)
+	}
+	if now, _ := w.configGet(); now != orig {
+		t.Errorf("after the rollback to revision %d the stored config is not the original:\n%s", rev0, now)
+	}
+	if res := w.ctl("config", "rollback", "1"); res.code != 1 || !strings.Contains(res.stderr, "no config revision 1 in the history") {
+		t.Errorf("rollback to a revision not kept: want exit 1 saying so\n%s", res)
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +18,7 @@ import (
 
 func (a *app) configCommand() *cobra.Command {
 	c := parent("config", "Read or replace the fleet config stored by the control plane")
-	c.AddCommand(a.configApplyCommand(), a.configGetCommand())
+	c.AddCommand(a.configApplyCommand(), a.configGetCommand(), a.configHistoryCommand(), a.configRollbackCommand())
 	return c
 }
 
@@ -139,7 +142,8 @@ func applyTable(w io.Writer, resp *hangarv1.ApplyConfigResponse, dryRun bool) er
 }
 
 func (a *app) configGetCommand() *cobra.Command {
-	return &cobra.Command{
+	var revision int64
+	c := &cobra.Command{
 		Use:   "get",
 		Short: "Print the stored fleet file (as YAML text; -o json|yaml prints the response with its revision)",
 		Example: "  hangarctl config get > fleet.yaml\n" +
@@ -151,7 +155,7 @@ func (a *app) configGetCommand() *cobra.Command {
 				return err
 			}
 			resp, err := call(cmd.Context(), c, func(ctx context.Context, s hangarv1.AdminServiceClient) (*hangarv1.GetConfigResponse, error) {
-				return s.GetConfig(ctx, &hangarv1.GetConfigRequest{})
+				return s.GetConfig(ctx, &hangarv1.GetConfigRequest{Revision: revision})
 			})
 			if err != nil {
 				return err
@@ -167,4 +171,77 @@ func (a *app) configGetCommand() *cobra.Command {
 			return err
 		},
 	}
+	c.Flags().Int64Var(&revision, "revision", 0, "print an earlier revision (see config history) instead of the current one")
+	return c
+}
+
+func (a *app) configHistoryCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "history",
+		Short:   "List the stored fleet files, newest first (the control plane keeps the last 20)",
+		Example: "  hangarctl config history\n  hangarctl config get --revision 42 > old.yaml",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.dial()
+			if err != nil {
+				return err
+			}
+			resp, err := call(cmd.Context(), c, func(ctx context.Context, s hangarv1.AdminServiceClient) (*hangarv1.ListConfigHistoryResponse, error) {
+				return s.ListConfigHistory(ctx, &hangarv1.ListConfigHistoryRequest{})
+			})
+			if err != nil {
+				return err
+			}
+			return printer{a.output, a.stdout}.print(resp, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "REVISION\tTIME\tBY\tNAME\tBYTES\tSHA256")
+				for _, r := range resp.GetRevisions() {
+					cur := ""
+					if r.GetRevision() == resp.GetCurrent() {
+						cur = " (current)"
+					}
+					fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%d\t%.12s\n", r.GetRevision(), cur, r.GetTime().AsTime().UTC().Format(time.RFC3339),
+						r.GetBy(), r.GetName(), r.GetSizeBytes(), r.GetSha256())
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func (a *app) configRollbackCommand() *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:   "rollback REVISION",
+		Short: "Store again the fleet file of an earlier revision (see config history), as config apply would",
+		Example: "  hangarctl config history\n" +
+			"  hangarctl config rollback 42",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rev, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || rev <= 0 {
+				return fmt.Errorf("REVISION %q: want a revision number from hangarctl config history", args[0])
+			}
+			c, err := a.dial()
+			if err != nil {
+				return err
+			}
+			old, err := call(cmd.Context(), c, func(ctx context.Context, s hangarv1.AdminServiceClient) (*hangarv1.GetConfigResponse, error) {
+				return s.GetConfig(ctx, &hangarv1.GetConfigRequest{Revision: rev})
+			})
+			if err != nil {
+				return err
+			}
+			req := &hangarv1.ApplyConfigRequest{Config: old.GetConfig(), Name: fmt.Sprintf("revision %d", rev), Force: force}
+			resp, err := call(cmd.Context(), c, func(ctx context.Context, s hangarv1.AdminServiceClient) (*hangarv1.ApplyConfigResponse, error) {
+				return s.ApplyConfig(ctx, req)
+			})
+			if err != nil {
+				return err
+			}
+			return printer{a.output, a.stdout}.print(resp, func(w io.Writer) error { return applyTable(w, resp, false) })
+		},
+	}
+	c.Flags().BoolVar(&force, "force", false, "roll back even if it removes groups or members that carried calls in the last 10 minutes")
+	return c
 }

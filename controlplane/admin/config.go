@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hangarmesh/hangar/controlplane/store"
 	"github.com/hangarmesh/hangar/dataplane/config"
@@ -57,7 +58,7 @@ func (s *Server) ApplyConfig(ctx context.Context, req *hangarv1.ApplyConfigReque
 				"drain it first (hangarctl member drain) and wait until its calls stop, or apply with --force",
 			name, InUseWindow, strings.Join(inUse, "\n  "))
 	}
-	resp.Revision, resp.Changed, err = s.st.PutConfig(ctx, req.GetConfig())
+	resp.Revision, resp.Changed, err = s.st.PutConfigBy(ctx, req.GetConfig(), store.ConfigMeta{By: callerName(ctx), Name: name})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -90,8 +91,23 @@ func (s *Server) inUse(ctx context.Context, old []byte, next *config.Fleet) ([]s
 	return removedInUse(of, next, agents, s.clk.Now()), nil
 }
 
-// GetConfig returns the stored fleet file.
-func (s *Server) GetConfig(ctx context.Context, _ *hangarv1.GetConfigRequest) (*hangarv1.GetConfigResponse, error) {
+// GetConfig returns the stored fleet file, or with a revision one from the
+// config history.
+func (s *Server) GetConfig(ctx context.Context, req *hangarv1.GetConfigRequest) (*hangarv1.GetConfigResponse, error) {
+	if want := req.GetRevision(); want != 0 {
+		hist, err := s.st.ConfigHistory(ctx)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		revs := make([]string, 0, len(hist))
+		for _, e := range hist {
+			if e.Rev == want {
+				return &hangarv1.GetConfigResponse{Config: e.Data, Revision: e.Rev}, nil
+			}
+			revs = append(revs, fmt.Sprint(e.Rev))
+		}
+		return nil, toStatus(notFoundf("no config revision %d in the history (kept: %s; see hangarctl config history)", want, list(revs)))
+	}
 	data, rev, err := s.st.Config(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -106,4 +122,25 @@ func (s *Server) record(ctx context.Context, e store.Event) {
 	if _, err := s.st.AppendEvent(ctx, e); err != nil {
 		s.log.Warn("event_append_failed", "kind", e.Kind, "error", err.Error())
 	}
+}
+
+// ListConfigHistory lists the kept fleet files, newest first.
+func (s *Server) ListConfigHistory(ctx context.Context, req *hangarv1.ListConfigHistoryRequest) (*hangarv1.ListConfigHistoryResponse, error) {
+	hist, err := s.st.ConfigHistory(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	_, cur, err := s.st.Config(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &hangarv1.ListConfigHistoryResponse{Current: cur}
+	for i, e := range hist {
+		if n := int(req.GetLimit()); n > 0 && i >= n {
+			break
+		}
+		resp.Revisions = append(resp.Revisions, &hangarv1.ConfigRevision{Revision: e.Rev, Time: timestamppb.New(e.Time),
+			By: e.By, Name: e.Name, SizeBytes: int64(len(e.Data)), Sha256: e.SHA})
+	}
+	return resp, nil
 }

@@ -149,10 +149,11 @@ func applyFleetConfig(ctx context.Context, st *store.Store, s Settings, seedOnly
 	}
 	var rev int64
 	var changed bool
+	meta := store.ConfigMeta{By: "--fleet-config of replica " + s.Name, Name: path}
 	if seedOnly {
-		rev, changed, err = st.SeedConfig(ctx, data)
+		rev, changed, err = st.SeedConfig(ctx, data, meta)
 	} else {
-		rev, changed, err = st.PutConfig(ctx, data)
+		rev, changed, err = st.PutConfigBy(ctx, data, meta)
 	}
 	if err != nil {
 		return fmt.Errorf("store the fleet config: %w", err)

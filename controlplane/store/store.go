@@ -100,11 +100,17 @@ func checkName(what, name string) error {
 // It returns the config's revision: the new one when changed, the current one
 // otherwise. Validation is the caller's job.
 func (s *Store) PutConfig(ctx context.Context, yaml []byte) (rev int64, changed bool, err error) {
+	return s.PutConfigBy(ctx, yaml, ConfigMeta{})
+}
+
+// PutConfigBy is PutConfig that records who stored the file in the config
+// history.
+func (s *Store) PutConfigBy(ctx context.Context, yaml []byte, meta ConfigMeta) (rev int64, changed bool, err error) {
 	k := s.key(keyConfig)
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.Value(k), "=", string(yaml))).
 		Then(clientv3.OpGet(k)).
-		Else(clientv3.OpPut(k, string(yaml))).
+		Else(clientv3.OpPut(k, string(yaml)), s.historyPut(yaml, meta)).
 		Commit()
 	if err != nil {
 		return 0, false, fmt.Errorf("put config: %w", err)
@@ -112,16 +118,17 @@ func (s *Store) PutConfig(ctx context.Context, yaml []byte) (rev int64, changed 
 	if resp.Succeeded {
 		return resp.Responses[0].GetResponseRange().Kvs[0].ModRevision, false, nil
 	}
+	s.trimHistory(ctx)
 	return resp.Header.Revision, true, nil
 }
 
 // SeedConfig stores the fleet file only if no config is stored yet. It
 // returns the stored config's revision and whether this call stored it.
-func (s *Store) SeedConfig(ctx context.Context, yaml []byte) (rev int64, stored bool, err error) {
+func (s *Store) SeedConfig(ctx context.Context, yaml []byte, meta ConfigMeta) (rev int64, stored bool, err error) {
 	k := s.key(keyConfig)
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
-		Then(clientv3.OpPut(k, string(yaml))).
+		Then(clientv3.OpPut(k, string(yaml)), s.historyPut(yaml, meta)).
 		Else(clientv3.OpGet(k)).
 		Commit()
 	if err != nil {
