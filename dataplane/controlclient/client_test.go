@@ -99,10 +99,14 @@ func TestSnapshots(t *testing.T) {
 			t.Errorf("Status() = %+v, want version 5 applied at %v", st, epoch)
 		}
 	})
-	t.Run("lower version is ignored, failing one NACKed and old state kept", func(t *testing.T) {
+	t.Run("lower version is NACKed unapplied, failing one NACKed and old state kept", func(t *testing.T) {
 		fs.send(t, snapshot(3, "n3"))
+		// Answered, so that the control plane sends what the agent needs
+		// instead of waiting for an answer forever.
+		expect(t, &hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Nack{Nack: &hangarv1.Nack{
+			Version: 3, Nonce: "n3", Error: "snapshot version 3 is older than the running version 5"}}})
 		fs.send(t, snapshot(6, "n6"))
-		expect(t, nack(6, "n6")) // nothing was sent for version 3
+		expect(t, nack(6, "n6"))
 		if v := saved(t).GetVersion(); v != 5 {
 			t.Errorf("state file holds version %d, want 5", v)
 		}

@@ -267,8 +267,14 @@ func (c *Client) applySnapshot(s *hangarv1.Snapshot) (*hangarv1.AgentMessage, bo
 	applied, stale := c.appliedVersion()
 	switch {
 	case v < applied:
+		// NACKed, not left unanswered: the control plane keeps one
+		// snapshot in flight per agent and sends nothing more until it is
+		// answered. A NACK makes its next one full, built from scratch, so
+		// the agent's state never mixes a delta based on a version it does
+		// not run (a replica behind, or a state dir newer than the
+		// replica's latest).
 		c.log.Info(evSnapshotOld, keyVersion, v, keyApplied, applied, keyNonce, nonce)
-		return nil, false
+		return nackMsg(v, nonce, fmt.Sprintf("snapshot version %d is older than the running version %d", v, applied)), false
 	case v == applied && applied != 0 && !stale && !s.GetDelta():
 		// Same version, same content (the version is the etcd revision
 		// that wrote it): the agent runs it already.
@@ -280,8 +286,7 @@ func (c *Client) applySnapshot(s *hangarv1.Snapshot) (*hangarv1.AgentMessage, bo
 	}
 	if err != nil {
 		c.log.Warn(evSnapshotNacked, keyVersion, v, keyNonce, nonce, keyError, err.Error())
-		return &hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Nack{Nack: &hangarv1.Nack{
-			Version: v, Nonce: nonce, Error: err.Error()}}}, false
+		return nackMsg(v, nonce, err.Error()), false
 	}
 	c.setApplied(full, c.clock.Now())
 	c.log.Info(evSnapshot, keyVersion, v, keyNonce, nonce, keyDelta, s.GetDelta(), keyGroups, groupIDs(s))
@@ -302,6 +307,10 @@ func groupIDs(s *hangarv1.Snapshot) []string {
 		out = append(out, g.GetId())
 	}
 	return out
+}
+
+func nackMsg(version uint64, nonce, reason string) *hangarv1.AgentMessage {
+	return &hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Nack{Nack: &hangarv1.Nack{Version: version, Nonce: nonce, Error: reason}}}
 }
 
 func ack(version uint64, nonce string) *hangarv1.AgentMessage {
