@@ -398,13 +398,13 @@ func isRPC(err error) bool {
 // once more. name and args are the tool and its arguments for tools/call,
 // the method otherwise.
 func (cs *clientSession) relay(ctx context.Context, group, method string, params json.RawMessage, name string, args json.RawMessage, related jsonrpc.ID, safe bool) (*upstream.Reply, error) {
-	send := func(ctx context.Context, m *upstream.Client) (*upstream.Reply, outcome.Class, error) {
+	send := func(ctx context.Context, m *upstream.Client, repeatable bool) (*upstream.Reply, outcome.Class, error) {
 		for attempt := 0; ; attempt++ {
 			us, err := cs.upstreamOn(ctx, m)
 			if err != nil {
 				return nil, classify(err), err
 			}
-			raw, err := us.Call(ctx, method, params, related)
+			raw, err := us.CallOnce(ctx, method, params, related, repeatable || upstream.Repeatable(method))
 			if errors.Is(err, upstream.ErrSessionLost) && attempt == 0 {
 				cs.g.log.Info("upstream_session_reopened", "mcp_server", m.ID(), "method", method)
 				continue // the member did not run it: once more on a new session

@@ -77,7 +77,7 @@ func (g *Group) attempt(ctx context.Context, global *Global, gm *groupMember, ad
 	}()
 	gm.inFlight.Add(1)
 	gm.called()
-	res, class, err := q.send(actx, gm.client)
+	res, class, err := q.send(actx, gm.client, plan.safe)
 	gm.inFlight.Add(-1)
 	close(done)
 	<-watched

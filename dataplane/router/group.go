@@ -210,7 +210,9 @@ type CallOptions struct {
 
 // Sender makes one attempt of a front-door request on a member, on the
 // front door's own session there (docs/design.md §3.2), and classifies it.
-type Sender func(ctx context.Context, member *upstream.Client) (*upstream.Reply, outcome.Class, error)
+// repeatable says whether the member may run it twice (CallOptions.SafeToRepeat,
+// or a tool annotated read-only or idempotent, or in failover.retry_on).
+type Sender func(ctx context.Context, member *upstream.Client, repeatable bool) (*upstream.Reply, outcome.Class, error)
 
 // Result is a finished call: Result for Call, Reply for Forward.
 type Result struct {
@@ -232,9 +234,9 @@ type request struct {
 }
 
 // send makes one attempt on a member and classifies it.
-func (q request) send(ctx context.Context, c *upstream.Client) (*Result, outcome.Class, error) {
+func (q request) send(ctx context.Context, c *upstream.Client, repeatable bool) (*Result, outcome.Class, error) {
 	if q.relay != nil {
-		reply, class, err := q.relay(ctx, c)
+		reply, class, err := q.relay(ctx, c, repeatable)
 		return &Result{Reply: reply}, class, err
 	}
 	if q.raw {
@@ -389,7 +391,12 @@ func (g *Group) safeToRepeat(gm *groupMember, tool string) bool {
 	if slices.Contains(g.cfg.Failover.RetryOn, tool) {
 		return true
 	}
-	t, ok := gm.client.Tool(tool)
+	return annotatedSafe(gm.client, tool)
+}
+
+// annotatedSafe reports whether the member annotates tool read-only or idempotent.
+func annotatedSafe(c *upstream.Client, tool string) bool {
+	t, ok := c.Tool(tool)
 	return ok && t.Annotations != nil && (t.Annotations.ReadOnlyHint || t.Annotations.IdempotentHint)
 }
 

@@ -170,7 +170,7 @@ func (r *Router) dispatch(ctx context.Context, target string, q request, opts Ca
 	start := r.clk.Now()
 	m.inFlight.Add(1)
 	m.called()
-	res, class, err := q.send(ctx, m.client)
+	res, class, err := q.send(ctx, m.client, opts.SafeToRepeat || annotatedSafe(m.client, q.tool))
 	m.inFlight.Add(-1)
 	r.obs.Attempt("", m.ID(), q.tool, class, r.clk.Now().Sub(start))
 	if err != nil {

@@ -126,7 +126,35 @@ func (s *Session) Alive() bool {
 // the call: any message the member sends on the session restarts it. When
 // ctx ends first, the member gets notifications/cancelled. tag goes with
 // the messages the member sends on this call's stream.
+//
+// The request may be sent twice on a broken kept-alive connection only
+// when Repeatable(method): use CallOnce for a tools/call.
 func (s *Session) Call(ctx context.Context, method string, params json.RawMessage, tag any) (json.RawMessage, error) {
+	return s.call(ctx, method, params, tag, Repeatable(method))
+}
+
+// CallOnce is Call, with repeatable saying whether the member may run the
+// request twice (a tool annotated read-only or idempotent, or listed in
+// failover.retry_on): when false, a request the transport may have
+// written is never sent again.
+func (s *Session) CallOnce(ctx context.Context, method string, params json.RawMessage, tag any, repeatable bool) (json.RawMessage, error) {
+	return s.call(ctx, method, params, tag, repeatable)
+}
+
+// Repeatable reports whether a request with method is safe to send twice:
+// initialize, ping and the methods that read or set idempotent state.
+// tools/call and methods it does not know are not.
+func Repeatable(method string) bool {
+	switch method {
+	case "initialize", "ping", "tools/list", "resources/list", "resources/templates/list", "resources/read",
+		"prompts/list", "prompts/get", "completion/complete", "logging/setLevel",
+		"resources/subscribe", "resources/unsubscribe":
+		return true
+	}
+	return false
+}
+
+func (s *Session) call(ctx context.Context, method string, params json.RawMessage, tag any, repeatable bool) (json.RawMessage, error) {
 	id := s.nextID.Add(1)
 	pc := &pendingCall{tag: tag, resp: make(chan *jsonrpc.Response, 1), errc: make(chan error, 1), poke: make(chan struct{}, 1)}
 	s.mu.Lock()
@@ -142,7 +170,7 @@ func (s *Session) Call(ctx context.Context, method string, params json.RawMessag
 	defer cancel()
 	rid, _ := jsonrpc.MakeID(float64(id))
 	req := &jsonrpc.Request{ID: rid, Method: method, Params: params}
-	if err := s.w.send(cctx, req, id); err != nil {
+	if err := s.w.send(cctx, req, id, repeatable); err != nil {
 		if errors.Is(err, ErrSessionLost) {
 			s.fail(err, false)
 		}
@@ -193,7 +221,7 @@ func (s *Session) Notify(ctx context.Context, method string, params json.RawMess
 	if err := s.deadErr(); err != nil {
 		return err
 	}
-	return s.w.send(ctx, &jsonrpc.Request{Method: method, Params: params}, 0)
+	return s.w.send(ctx, &jsonrpc.Request{Method: method, Params: params}, 0, true) // a notification twice does no harm
 }
 
 // Respond answers a request of the member (id as the member sent it) with a
@@ -202,7 +230,7 @@ func (s *Session) Respond(ctx context.Context, id jsonrpc.ID, result json.RawMes
 	if err := s.deadErr(); err != nil {
 		return err
 	}
-	return s.w.send(ctx, &jsonrpc.Response{ID: id, Result: result, Error: rerr}, 0)
+	return s.w.send(ctx, &jsonrpc.Response{ID: id, Result: result, Error: rerr}, 0, true) // a second answer to an id is ignored
 }
 
 // Close ends the session (HTTP DELETE; a subprocess child is stopped) and
@@ -308,7 +336,9 @@ func (s *Session) callFailed(id int64, err error) {
 type wire interface {
 	// send writes one message; for a request, call is its id (answers and
 	// messages on its stream are delivered to the session).
-	send(ctx context.Context, msg jsonrpc.Message, call int64) error
+	// repeatable lets the transport send it again when a kept-alive
+	// connection broke after it may have been written.
+	send(ctx context.Context, msg jsonrpc.Message, call int64, repeatable bool) error
 	// initialized is called once the member answered initialize.
 	initialized(version string)
 	close()

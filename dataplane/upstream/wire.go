@@ -54,7 +54,7 @@ type pipeWire struct {
 	cancel context.CancelFunc
 }
 
-func (w *pipeWire) send(ctx context.Context, msg jsonrpc.Message, _ int64) error {
+func (w *pipeWire) send(ctx context.Context, msg jsonrpc.Message, _ int64, _ bool) error {
 	return w.conn.Write(ctx, msg)
 }
 
@@ -109,7 +109,7 @@ func (w *httpWire) sessionID() string {
 	return w.sid
 }
 
-func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64) error {
+func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64, repeatable bool) error {
 	data, err := jsonrpc.EncodeMessage(msg)
 	if err != nil {
 		return err
@@ -120,10 +120,14 @@ func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64) er
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	// A POST on a kept-alive connection that the member closed (it
-	// restarted) was never read: let the transport send it again on a new
-	// connection. The nil header marks the request replayable, unsent.
-	req.Header["X-Idempotency-Key"] = nil
+	if repeatable {
+		// A POST on a kept-alive connection that broke may have been read
+		// and run by the member: only a request safe to run twice may be
+		// sent again by the transport. The nil header marks it replayable
+		// and is not sent. Any other request fails instead, and is then
+		// classified as possibly delivered (never failed over blindly).
+		req.Header["X-Idempotency-Key"] = nil
+	}
 	w.headers(req.Header)
 	resp, err := w.c.http.Do(req)
 	if err != nil {
