@@ -81,6 +81,7 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 	f.String("auth-token-file", "", "require this bearer token from HTTP clients")
 	f.Bool("unsafe-no-auth", false, "allow a non-loopback HTTP bind without a token")
 	f.String("metrics-listen", "", "serve /metrics on this HOST:PORT instead of the front door's port, where it needs the token when one is set; with stdio, serve /metrics and the health endpoints there")
+	f.String("access-log", "", "write one JSON line per call (time, session, group, member, tool, outcome, attempts, latency, error type) to this file, or - for standard output with --http")
 	addLimitFlags(f)
 	f.Duration("session-idle-timeout", 10*time.Minute, "close an HTTP client session (and its upstream sessions) after this long without a request")
 	f.Int("max-sessions", 1000, "most HTTP client sessions open at once; a new client beyond it gets an error")
@@ -95,7 +96,7 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 	f.Bool("cp-insecure", false, "allow plaintext to a non-loopback control plane")
 	for _, name := range []string{"http", "host", "port", "log-file", "log-level", "json-logs", "auth-token-file", "unsafe-no-auth",
 		"session-idle-timeout", "max-sessions", "control-plane", "agent-id", "state-dir", "groups", "cp-ca-file", "cp-cert-file", "cp-key-file", "cp-token-file", "cp-insecure",
-		"metrics-listen"} {
+		"metrics-listen", "access-log"} {
 		must(v.BindPFlag(name, f.Lookup(name)))
 	}
 	bindLimitFlags(v, f)
@@ -111,6 +112,7 @@ func newRootWith(stdin io.Reader, stdout, stderr io.Writer, serve func(context.C
 	must(v.BindEnv("json-logs", "HANGAR_JSON_LOGS"))
 	must(v.BindEnv("auth-token-file", "HANGAR_AUTH_TOKEN_FILE"))
 	must(v.BindEnv("metrics-listen", "HANGAR_METRICS_LISTEN"))
+	must(v.BindEnv("access-log", "HANGAR_ACCESS_LOG"))
 	must(v.BindPFlag("settings", f.Lookup("settings")))
 	must(v.BindEnv("settings", "HANGAR_SETTINGS"))
 	// Every other flag also reads HANGAR_<FLAG> (HANGAR_CP_CA_FILE for
@@ -148,6 +150,7 @@ func settingsFrom(v *viper.Viper) (Settings, error) {
 		AuthTokenFile: v.GetString("auth-token-file"),
 		UnsafeNoAuth:  v.GetBool("unsafe-no-auth"),
 		MetricsAddr:   v.GetString("metrics-listen"),
+		AccessLog:     v.GetString("access-log"),
 		SessionIdle:   v.GetDuration("session-idle-timeout"),
 		MaxSessions:   v.GetInt("max-sessions"),
 		ControlPlane:  endpoints.Split(v.GetStringSlice("control-plane")),

@@ -18,11 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hangarmesh/hangar/dataplane/accesslog"
 	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/controlclient"
 	"github.com/hangarmesh/hangar/dataplane/gateway"
 	"github.com/hangarmesh/hangar/dataplane/metrics"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/clock"
 	"github.com/hangarmesh/hangar/internal/version"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -55,6 +57,11 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 		log.Info("config_loaded", "path", s.ConfigPath, "servers", len(fleet.Servers), "groups", len(fleet.Groups))
 	}
 	met := metrics.New()
+	obs, closeAccess, err := callObservers(s, met, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeAccess.Close()
 	var sideLn net.Listener // stdio mode's /metrics and health endpoints
 	if !s.HTTP && s.MetricsAddr != "" {
 		if sideLn, err = net.Listen("tcp", s.MetricsAddr); err != nil {
@@ -73,7 +80,7 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	var rt *fleetRuntime
 	installed := make(chan struct{})
 	if len(s.ControlPlane) == 0 {
-		rt = newFleetRuntime(ctx, log, met, gatewayOptions(s))
+		rt = newFleetRuntime(ctx, log, obs, gatewayOptions(s))
 		if err := rt.install(fleet, ""); err != nil {
 			return err
 		}
@@ -81,7 +88,7 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	} else {
 		var cc *controlclient.Client
 		var agent *managedAgent
-		if rt, agent, cc, err = startManaged(ctx, s, fleet, met, log); err != nil {
+		if rt, agent, cc, err = startManaged(ctx, s, fleet, met, obs, log); err != nil {
 			return err
 		}
 		installed = agent.installed
@@ -141,7 +148,7 @@ func gatewayOptions(s Settings) gateway.Options {
 // control-plane client drives, and the client itself. A fleet from
 // --config is installed at once; otherwise the last snapshot in the state
 // dir is, so the agent serves within a second even with every replica down.
-func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *metrics.Agent, log *slog.Logger) (*fleetRuntime, *managedAgent, *controlclient.Client, error) {
+func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *metrics.Agent, obs router.Observer, log *slog.Logger) (*fleetRuntime, *managedAgent, *controlclient.Client, error) {
 	dial, err := dialOptions(s)
 	if err != nil {
 		return nil, nil, nil, err
@@ -166,7 +173,7 @@ func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *met
 		opts.Boot = saved[0]
 	}
 	cc := controlclient.New(agentProxy{&agent}, opts)
-	rt := newFleetRuntime(ctx, log, router.Observers(met, cc.Observer()), gatewayOptions(s))
+	rt := newFleetRuntime(ctx, log, router.Observers(obs, cc.Observer()), gatewayOptions(s))
 	agent = newManagedAgent(rt, fleet != nil)
 	registerCPMetrics(met.Registry, cc)
 	if fleet != nil {
@@ -399,4 +406,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// callObservers returns the observers of every call: the metrics, plus the
+// access log with --access-log (the closer closes its file).
+func callObservers(s Settings, met *metrics.Agent, stdout io.Writer) (router.Observer, io.Closer, error) {
+	switch s.AccessLog {
+	case "":
+		return met, io.NopCloser(nil), nil
+	case "-":
+		return router.Observers(met, accesslog.New(stdout, clock.Real{})), io.NopCloser(nil), nil
+	}
+	f, err := os.OpenFile(s.AccessLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open --access-log (nothing was started): %w", err)
+	}
+	return router.Observers(met, accesslog.New(f, clock.Real{})), f, nil
 }

@@ -30,6 +30,7 @@ type Settings struct {
 	AuthTokenFile string // bearer token clients must send over HTTP
 	UnsafeNoAuth  bool   // allow a non-loopback bind without a token
 	MetricsAddr   string // serve /metrics on this host:port instead of the front door's port
+	AccessLog     string // one JSON line per call to this file, "-" for standard output (HTTP only); "" = none
 	Limits        Limits // the HTTP front door's limits
 
 	// Front-door client sessions (HTTP): idle ones expire; their number is bounded.
@@ -117,6 +118,9 @@ func DefaultConfigPaths() []string {
 // Validate checks the settings and fills in the fleet file path from the
 // default locations when none was given.
 func (s *Settings) Validate() error {
+	if s.AccessLog == "-" && !s.HTTP {
+		return fmt.Errorf("--access-log -: standard output carries MCP in stdio mode; name a file, or serve --http")
+	}
 	switch strings.ToLower(s.LogLevel) {
 	case "debug", "info", "warn", "warning", "error":
 	default:

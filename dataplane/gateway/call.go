@@ -156,7 +156,7 @@ func (g *Gateway) hangarCall(ctx context.Context, req *mcp.CallToolRequest) (*mc
 	if args.MaxConcurrency != nil {
 		conc = *args.MaxConcurrency
 	}
-	var opts router.CallOptions
+	opts := router.CallOptions{Session: sessionOf(ctx)}
 	if args.MaxAttempts != nil {
 		opts.MaxAttempts = *args.MaxAttempts
 	}

@@ -211,7 +211,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, req *jsonrp
 		return
 	}
 	hs := &httpSession{id: newSessionID(), streams: map[string]chan jsonrpc.Message{}}
-	hs.cs = g.newSession(hs)
+	hs.cs = g.newSession(hs.id, hs)
 	g.mu.Lock()
 	if len(g.http) >= g.opts.MaxSessions {
 		g.mu.Unlock()
@@ -524,7 +524,7 @@ func (g *Gateway) ServeConn(ctx context.Context, conn interface {
 	Write(context.Context, jsonrpc.Message) error
 }) error {
 	out := &connOut{ctx: ctx, conn: conn}
-	cs := g.newSession(out)
+	cs := g.newSession(newSessionID(), out)
 	defer cs.close()
 	for {
 		msg, err := conn.Read(ctx)

@@ -337,7 +337,7 @@ func (cs *clientSession) callTool(ctx context.Context, req *jsonrpc.Request) (js
 		return nil, invalidParams("tools/call params: " + err.Error())
 	}
 	if mt, ok := cs.g.mgmt[p.Name]; ok {
-		return cs.g.runManagement(ctx, mt, p.Name, p.Arguments)
+		return cs.g.runManagement(withSession(ctx, cs.id), mt, p.Name, p.Arguments)
 	}
 	cs.g.awaitDiscovery(ctx)
 	t, ok := cs.toolTarget(p.Name)

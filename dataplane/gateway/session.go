@@ -30,6 +30,7 @@ type outbox interface {
 // the members (opened lazily with the client's initialize params) and the
 // state to replay when a call moves to another member.
 type clientSession struct {
+	id     string // Mcp-Session-Id over HTTP; a fresh id per stdio connection
 	g      *Gateway
 	out    outbox
 	ctx    context.Context // ends when the session closes
@@ -65,9 +66,9 @@ type routes struct {
 
 type target struct{ group, name string }
 
-func (g *Gateway) newSession(out outbox) *clientSession {
+func (g *Gateway) newSession(id string, out outbox) *clientSession {
 	ctx, cancel := context.WithCancel(context.Background())
-	cs := &clientSession{g: g, out: out, ctx: ctx, cancel: cancel,
+	cs := &clientSession{id: id, g: g, out: out, ctx: ctx, cancel: cancel,
 		ups: map[string]*upstream.Session{}, opening: map[string]chan struct{}{},
 		running: map[string]context.CancelFunc{}, asked: map[int64]asked{}, subs: map[string]string{},
 		lastUse: g.clk.Now()}
@@ -422,7 +423,7 @@ func (cs *clientSession) relay(ctx context.Context, group, method string, params
 			return reply, outcome.OK, nil
 		}
 	}
-	res, err := cs.g.r().Relay(ctx, group, name, args, send, router.CallOptions{SafeToRepeat: safe})
+	res, err := cs.g.r().Relay(ctx, group, name, args, send, router.CallOptions{SafeToRepeat: safe, Session: cs.id})
 	if err != nil {
 		return nil, err
 	}
@@ -437,4 +438,17 @@ func classify(err error) outcome.Class {
 		return outcome.CallerError
 	}
 	return outcome.Classify(nil, err)
+}
+
+type sessionKey struct{}
+
+// withSession marks ctx as a request of client session id.
+func withSession(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, sessionKey{}, id)
+}
+
+// sessionOf returns the client session of ctx's request, "" if none.
+func sessionOf(ctx context.Context) string {
+	id, _ := ctx.Value(sessionKey{}).(string)
+	return id
 }

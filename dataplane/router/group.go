@@ -206,6 +206,9 @@ type CallOptions struct {
 	// after a timeout, transport or server error whatever the tool's
 	// annotations (a read: a list, resources/read, prompts/get).
 	SafeToRepeat bool
+	// Session names the client session the call came from, for observers
+	// (the access log); "" outside one.
+	Session string
 }
 
 // Sender makes one attempt of a front-door request on a member, on the

@@ -55,4 +55,5 @@ type CallRecord struct {
 	ErrType  ErrorType // "" for a call that succeeded
 	Attempts int
 	Duration time.Duration
+	Session  string // CallOptions.Session
 }

@@ -140,7 +140,8 @@ func (r *Router) Relay(ctx context.Context, target, name string, args json.RawMe
 func (r *Router) route(ctx context.Context, target string, q request, opts CallOptions) (*Result, error) {
 	start := r.clk.Now()
 	res, class, err := r.dispatch(ctx, target, q, opts)
-	rec := CallRecord{Target: target, Tool: q.tool, Class: class, ErrType: TypeOf(err), Duration: r.clk.Now().Sub(start)}
+	rec := CallRecord{Target: target, Tool: q.tool, Class: class, ErrType: TypeOf(err), Duration: r.clk.Now().Sub(start),
+		Session: opts.Session}
 	if _, ok := r.groups[target]; ok {
 		rec.Group = target
 	}
