@@ -122,7 +122,7 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	eg.Go(func() error {
 		defer cancel() // the front door closing (stdin EOF) stops the agent
 		if s.HTTP {
-			return serveHTTP(ctx, s, &mcpDoor{installed: installed, gw: rt.gateway, maxBody: s.Limits.MaxRequestBytes}, met, log)
+			return serveHTTP(ctx, s, &mcpDoor{installed: installed, gw: rt.gateway}, met, log)
 		}
 		log.Info("stdio_server_started")
 		conn, err := (&mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}}).Connect(ctx)
@@ -141,7 +141,7 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 }
 
 func gatewayOptions(s Settings) gateway.Options {
-	return gateway.Options{SessionIdle: s.SessionIdle, MaxSessions: s.MaxSessions}
+	return gateway.Options{SessionIdle: s.SessionIdle, MaxSessions: s.MaxSessions, MaxRequestBytes: s.Limits.MaxRequestBytes}
 }
 
 // startManaged prepares managed mode: the runtime, the agent the
@@ -370,7 +370,6 @@ const notReady = "no fleet configuration yet: --state-dir held no usable snapsho
 type mcpDoor struct {
 	installed <-chan struct{}
 	gw        func() *gateway.Gateway
-	maxBody   int64
 
 	once sync.Once
 	h    http.Handler

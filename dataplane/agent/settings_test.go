@@ -252,3 +252,12 @@ func TestSettingsFileAndEnvironment(t *testing.T) {
 		t.Errorf("a missing settings file: %v, want an error naming --settings", err)
 	}
 }
+
+// --max-request-bytes is the front door's limit too: the gateway gets it.
+func TestGatewayOptionsCarryTheRequestLimit(t *testing.T) {
+	var s Settings
+	s.Limits.MaxRequestBytes = 8 << 20
+	if got := gatewayOptions(s).MaxRequestBytes; got != 8<<20 {
+		t.Fatalf("gateway request limit %d, want --max-request-bytes %d", got, 8<<20)
+	}
+}

@@ -46,6 +46,9 @@ type Options struct {
 	// MaxSessions bounds the open HTTP client sessions; a new client beyond
 	// it gets an error, existing ones are untouched.
 	MaxSessions int
+	// MaxRequestBytes bounds one HTTP request body (the agent's
+	// --max-request-bytes; 0: DefaultMaxRequestBytes).
+	MaxRequestBytes int64
 }
 
 // Gateway serves MCP clients on top of a Router. It is safe for concurrent use.
@@ -91,6 +94,9 @@ func New(r *router.Router, opts Options) *Gateway {
 	}
 	if opts.MaxSessions <= 0 {
 		opts.MaxSessions = DefaultMaxSessions
+	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	g := &Gateway{log: opts.Logger, clk: opts.Clock, opts: opts, started: time.Now(),
 		frontDoor: map[string]frontTool{}, sessions: map[*clientSession]struct{}{}, http: map[string]*httpSession{}}

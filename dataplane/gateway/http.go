@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -19,8 +20,9 @@ import (
 	"github.com/hangarmesh/hangar/internal/endpoints"
 )
 
-// MaxRequestBytes bounds one HTTP request body (docs/design.md §6).
-const MaxRequestBytes = 4 << 20
+// DefaultMaxRequestBytes bounds one HTTP request body unless
+// Options.MaxRequestBytes says otherwise (docs/design.md §6).
+const DefaultMaxRequestBytes = 4 << 20
 
 // maxBatch bounds a JSON-RPC batch (protocol versions before 2025-06-18).
 const maxBatch = 100
@@ -163,13 +165,16 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotAcceptable, jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list application/json and text/event-stream")
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
-	if err != nil {
-		httpError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "read body: "+err.Error())
+	limit := g.opts.MaxRequestBytes
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	var tooLarge *http.MaxBytesError
+	if int64(len(body)) > limit || errors.As(err, &tooLarge) {
+		httpError(w, http.StatusRequestEntityTooLarge, jsonrpc.CodeInvalidRequest,
+			fmt.Sprintf("request body is larger than the agent's limit of %d bytes (--max-request-bytes)", limit))
 		return
 	}
-	if len(body) > MaxRequestBytes {
-		httpError(w, http.StatusRequestEntityTooLarge, jsonrpc.CodeInvalidRequest, fmt.Sprintf("request body exceeds %d bytes", MaxRequestBytes))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "read body: "+err.Error())
 		return
 	}
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {

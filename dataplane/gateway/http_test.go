@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
 	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/router"
@@ -161,4 +164,48 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// The request limit is the gateway's option (the agent's
+// --max-request-bytes): by default a body over 4 MiB gets a clear JSON-RPC
+// error naming the limit; raised, the same request is served.
+func TestRequestLimitIsTheOption(t *testing.T) {
+	big := strings.Replace(initBody, `"clientInfo"`, `"pad":"`+strings.Repeat("x", 5<<20)+`","clientInfo"`, 1)
+	for _, tt := range []struct {
+		name  string
+		limit int64
+		want  int
+	}{
+		{"default", 0, http.StatusRequestEntityTooLarge},
+		{"raised to 8 MiB", 8 << 20, http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fleet, err := config.Parse("test.yaml", []byte(testFleet), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := router.New(fleet, router.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := New(r, Options{MaxRequestBytes: tt.limit})
+			t.Cleanup(g.CloseSessions)
+			w := post(g.HTTPHandler(), "", big, nil)
+			if w.Code != tt.want {
+				t.Fatalf("a %d-byte initialize: HTTP %d %.200s; want %d", len(big), w.Code, w.Body, tt.want)
+			}
+			if tt.want == http.StatusRequestEntityTooLarge {
+				var msg struct {
+					Error struct {
+						Code    int64
+						Message string
+					}
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &msg); err != nil || msg.Error.Code != jsonrpc.CodeInvalidRequest ||
+					!strings.Contains(msg.Error.Message, "4194304 bytes (--max-request-bytes)") {
+					t.Fatalf("refusal %s: want a JSON-RPC error naming the limit and the flag", w.Body)
+				}
+			}
+		})
+	}
 }
