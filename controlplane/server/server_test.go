@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 
 	"github.com/hangarmesh/hangar/controlplane/server/servertest"
@@ -377,5 +378,31 @@ func TestHelloRefused(t *testing.T) {
 	}
 	if n := r.Metric(t, mConnected); n != 0 {
 		t.Errorf("%s = %v after refused streams, want 0", mConnected, n)
+	}
+}
+
+// Agents that compress what they send get compressed snapshots, the others
+// plain ones, from the same encoded-once messages: one agent dialing with
+// gzip must not break every other agent's stream.
+func TestAgentsWithAndWithoutCompression(t *testing.T) {
+	c := newCluster(t)
+	r := c.startReplica("cp-1")
+	gz := r.Connect(t, "agent-gzip-1", servertest.AgentOptions{Compressor: gzip.Name})
+	gz.Await("a first snapshot", 0, func(*hangarv1.Snapshot) bool { return true }) // gzip encodes first
+	agents := []*servertest.Agent{gz,
+		r.Connect(t, "agent-plain-1", servertest.AgentOptions{}),
+		r.Connect(t, "agent-gzip-2", servertest.AgentOptions{Compressor: gzip.Name}),
+		r.Connect(t, "agent-plain-2", servertest.AgentOptions{})}
+	c.settle(agents...)
+	marks := make([]int, len(agents))
+	for i, a := range agents {
+		marks[i] = a.Mark()
+	}
+	agents[1].Report(servertest.Called(primary, group), servertest.Called(backup))
+	for i, a := range agents {
+		a.Await("my-mcp out of rotation", marks[i], servertest.Rotation(backup))
+		if err := a.StreamErr(); err != nil {
+			t.Errorf("%s: stream ended: %v", a.ID, err)
+		}
 	}
 }

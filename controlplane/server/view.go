@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -325,16 +327,16 @@ const (
 	kindAssignment = "assignment"
 )
 
-// outMsg is one message for one or more agents: encoded once, by the
-// first stream that sends it, and the bytes shared by every stream after.
+// outMsg is one message for one or more agents: encoded once per send
+// compressor, by the first stream with that compressor that sends it, and
+// the bytes shared by every such stream after.
 type outMsg struct {
 	msg  *hangarv1.ControlMessage
 	kind string
 	size int // encoded bytes
 
-	once sync.Once
-	pm   *grpc.PreparedMsg
-	err  error
+	mu  sync.Mutex
+	pms map[string]*grpc.PreparedMsg // by the name of the send compressor ("" for none)
 }
 
 func newOutMsg(snap *hangarv1.Snapshot, kind string) *outMsg {
@@ -345,14 +347,41 @@ func newControlMsg(msg *hangarv1.ControlMessage, kind string) *outMsg {
 	return &outMsg{msg: msg, kind: kind, size: proto.Size(msg)}
 }
 
-// prepared returns the message encoded with s's codec. Every agent stream
-// uses the same codec and no compression, so the bytes fit them all.
-func (m *outMsg) prepared(s grpc.ServerStream) (*grpc.PreparedMsg, error) {
-	m.once.Do(func() {
-		pm := &grpc.PreparedMsg{}
-		if m.err = pm.Encode(s, m.msg); m.err == nil {
-			m.pm = pm
-		}
-	})
-	return m.pm, m.err
+// prepared returns what to pass to s.SendMsg: the message encoded with s's
+// codec and compressor, shared by every stream with that compressor.
+// grpc-go encodes a PreparedMsg with the compressor of the stream that
+// encodes it, and a server stream compresses with the compressor the agent
+// sent with (gzip is registered in the binary): bytes compressed for one
+// agent, sent to an agent that sent uncompressed, would break its stream.
+// A stream whose compressor is unknown gets the message unshared.
+func (m *outMsg) prepared(s grpc.ServerStream) (any, error) {
+	comp, ok := sendCompressor(s.Context())
+	if !ok {
+		return m.msg, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if pm := m.pms[comp]; pm != nil {
+		return pm, nil
+	}
+	pm := &grpc.PreparedMsg{}
+	if err := pm.Encode(s, m.msg); err != nil {
+		return nil, fmt.Errorf("encode control message: %w", err)
+	}
+	if m.pms == nil {
+		m.pms = make(map[string]*grpc.PreparedMsg, 1)
+	}
+	m.pms[comp] = pm
+	return pm, nil
+}
+
+// sendCompressor names the compressor a server stream encodes messages
+// with, as grpc-go set it when the stream started ("" for none); false if
+// the stream does not say.
+func sendCompressor(ctx context.Context) (string, bool) {
+	ts, ok := grpc.ServerTransportStreamFromContext(ctx).(interface{ SendCompress() string })
+	if !ok {
+		return "", false
+	}
+	return ts.SendCompress(), true
 }

@@ -63,6 +63,9 @@ type AgentOptions struct {
 	Groups                               []string // sent in Hello: the groups it serves
 	// ConfigHash is sent in Hello: the hash of the fleet file it holds.
 	ConfigHash string
+	// Compressor compresses what the agent sends ("" none); the replica
+	// answers in kind. Its package must be imported (gzip: encoding/gzip).
+	Compressor string
 }
 
 // Connect opens agent id's stream to r and sends its Hello. The stream is
@@ -79,7 +82,11 @@ func (r *Replica) Connect(t *testing.T, id string, o AgentOptions) *Agent {
 	if o.Token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+o.Token)
 	}
-	stream, err := hangarv1.NewAgentServiceClient(o.Conn).Connect(ctx)
+	var opts []grpc.CallOption
+	if o.Compressor != "" {
+		opts = append(opts, grpc.UseCompressor(o.Compressor))
+	}
+	stream, err := hangarv1.NewAgentServiceClient(o.Conn).Connect(ctx, opts...)
 	if err != nil {
 		cancel()
 		t.Fatalf("connect %s to %s: %v", id, r.Name, err)
