@@ -449,10 +449,15 @@ func (g *Gateway) expire() {
 		}
 	}
 	g.mu.Unlock()
+	css := make([]*clientSession, 0, len(old))
+	g.mu.Lock()
 	for _, hs := range old {
 		g.log.Debug("client_session_expired", "session", hs.id)
-		g.endSession(hs)
+		delete(g.http, hs.id)
+		css = append(css, hs.cs)
 	}
+	g.mu.Unlock()
+	closeSessions(css)
 }
 
 // CloseSessions ends every client session (shutdown): their standing
@@ -467,9 +472,7 @@ func (g *Gateway) closeAll() {
 	}
 	g.http = map[string]*httpSession{}
 	g.mu.Unlock()
-	for _, cs := range all {
-		cs.close()
-	}
+	closeSessions(all)
 }
 
 // Sessions returns the number of open client sessions.

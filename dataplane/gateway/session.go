@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/outcome"
@@ -80,24 +81,60 @@ func (g *Gateway) newSession(id string, out outbox) *clientSession {
 
 // close ends the session: requests in flight are cancelled, the upstream
 // sessions closed (HTTP DELETE, children stopped).
-func (cs *clientSession) close() {
+func (cs *clientSession) close() { closeSessions([]*clientSession{cs}) }
+
+// detach marks the session closed, cancels its requests and returns its
+// upstream sessions for the caller to close.
+func (cs *clientSession) detach() []*upstream.Session {
 	cs.mu.Lock()
 	if cs.closed {
 		cs.mu.Unlock()
-		return
+		return nil
 	}
 	cs.closed = true
-	ups := cs.ups
+	ups := make([]*upstream.Session, 0, len(cs.ups))
+	for _, us := range cs.ups {
+		ups = append(ups, us)
+	}
 	cs.ups = map[string]*upstream.Session{}
 	cs.mu.Unlock()
 	cs.cancel()
 	cs.g.mu.Lock()
 	delete(cs.g.sessions, cs)
 	cs.g.mu.Unlock()
-	for _, us := range ups {
-		us.Close()
+	return ups
+}
+
+// upstreamCloseTimeout bounds closing a batch of client sessions: their
+// members get that long, together, to take the DELETEs.
+const upstreamCloseTimeout = 2 * time.Second
+
+// closeParallel bounds the upstream sessions closed at once.
+const closeParallel = 64
+
+// closeSessions closes client sessions: their upstream sessions close
+// concurrently (at most closeParallel at once) under one shared deadline,
+// so a member that never answers costs upstreamCloseTimeout once, however
+// many sessions it carried.
+func closeSessions(all []*clientSession) {
+	var ups []*upstream.Session
+	for _, cs := range all {
+		ups = append(ups, cs.detach()...)
 	}
-	cs.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), upstreamCloseTimeout)
+	defer cancel()
+	var eg errgroup.Group
+	eg.SetLimit(closeParallel)
+	for _, us := range ups {
+		eg.Go(func() error {
+			us.CloseContext(ctx)
+			return nil
+		})
+	}
+	_ = eg.Wait()
+	for _, cs := range all {
+		cs.wg.Wait()
+	}
 }
 
 func (cs *clientSession) markReady() {

@@ -234,11 +234,24 @@ func (s *Session) Respond(ctx context.Context, id jsonrpc.ID, result json.RawMes
 }
 
 // Close ends the session (HTTP DELETE; a subprocess child is stopped) and
-// waits for its readers. The Handler is not told.
+// waits for its readers, giving the member closeTimeout to take the DELETE.
+// The Handler is not told.
 func (s *Session) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	s.CloseContext(ctx)
+}
+
+// closeTimeout bounds the DELETE of a session that Close sends.
+const closeTimeout = 2 * time.Second
+
+// CloseContext is Close with ctx bounding the DELETE: sessions closed
+// together share one deadline, and a member that never answers costs it
+// once, not once per session.
+func (s *Session) CloseContext(ctx context.Context) {
 	s.fail(errors.New("upstream: session closed"), true)
 	if s.w != nil {
-		s.w.close()
+		s.w.close(ctx)
 	}
 	s.wg.Wait()
 }
@@ -341,7 +354,8 @@ type wire interface {
 	send(ctx context.Context, msg jsonrpc.Message, call int64, repeatable bool) error
 	// initialized is called once the member answered initialize.
 	initialized(version string)
-	close()
+	// close ends the session; ctx bounds telling the member (HTTP DELETE).
+	close(ctx context.Context)
 }
 
 func errString(err error) string {

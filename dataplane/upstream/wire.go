@@ -73,7 +73,7 @@ func (w *pipeWire) read() {
 	}
 }
 
-func (w *pipeWire) close() {
+func (w *pipeWire) close(context.Context) {
 	w.cancel()
 	_ = w.conn.Close()
 }
@@ -280,14 +280,12 @@ func (w *httpWire) listen() (connected, retry bool, err error) {
 	return true, true, noEOF(err)
 }
 
-func (w *httpWire) close() {
+func (w *httpWire) close(ctx context.Context) {
 	w.cancel()
 	sid := w.sessionID()
 	if sid == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, w.c.srv.Endpoint, nil)
 	if err != nil {
 		return
