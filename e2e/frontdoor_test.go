@@ -570,6 +570,18 @@ func TestHTTPSecurity(t *testing.T) {
 		if err != nil || !r.Success {
 			t.Fatalf("call with the token: %+v, %v", r, err)
 		}
+		// Rotating the token file needs no restart: the old token is
+		// refused at once, the new one works.
+		const rotated = "rotated-token-0123456789"
+		if err := os.WriteFile(tokenFile, []byte(rotated+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for tok, want := range map[string]int{token: http.StatusUnauthorized, rotated: http.StatusOK} {
+			code, body, _ := raw.post(t, fdInitialize, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) })
+			if code != want {
+				t.Errorf("after rotating the token file, initialize with %s: %d %q, want %d", tok, code, body, want)
+			}
+		}
 		// Health stays open for probes; metrics need the token.
 		for _, path := range []string{"/health/live", "/health/ready"} {
 			if code, _ := fdGet(t, "http://127.0.0.1:"+port+path); code != http.StatusOK {
@@ -580,8 +592,9 @@ func TestHTTPSecurity(t *testing.T) {
 			t.Errorf("GET /metrics without a token: %d, want 401", code)
 		}
 		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+port+"/metrics", nil)
-		if resp, err := hc.Do(req); err != nil || resp.StatusCode != http.StatusOK {
-			t.Errorf("GET /metrics with the token: %v, %v; want 200", resp, err)
+		rotatedClient := &http.Client{Transport: fdBearer{token: rotated, base: http.DefaultTransport}}
+		if resp, err := rotatedClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /metrics with the rotated token: %v, %v; want 200", resp, err)
 		} else {
 			resp.Body.Close()
 		}

@@ -6,25 +6,25 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/hangarmesh/hangar/internal/secretfile"
 )
 
 // minTokenLen is the shortest bearer token accepted.
 const minTokenLen = 16
 
-// readToken reads a bearer token file; "" when path is.
+// readToken reads a bearer token file under secretfile's rule (the first
+// line, trimmed, at least minTokenLen characters); "" when path is. The
+// control plane reads it at start (a restart picks up a rotated file).
 func readToken(flag, path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	data, err := os.ReadFile(path)
+	f, err := secretfile.Open(flag, path, minTokenLen)
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", flag, err)
+		return "", err
 	}
-	token := strings.TrimSpace(string(data))
-	if len(token) < minTokenLen {
-		return "", fmt.Errorf("%s %s: the token must be at least %d characters", flag, path, minTokenLen)
-	}
-	return token, nil
+	return f.Get(), nil
 }
 
 // readAgentTokens reads --agent-tokens-file: one "AGENT_ID TOKEN" per

@@ -70,10 +70,15 @@ func requireToken(token string, m *doorMetrics, next http.Handler) http.Handler 
 	if token == "" {
 		return next
 	}
-	want := []byte(token)
+	return requireTokenFrom(func() string { return token }, m, next)
+}
+
+// requireTokenFrom is requireToken with the token from get at each request
+// (a token file followed as it changes).
+func requireTokenFrom(get func() string, m *doorMetrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := bearer(r.Header.Get("Authorization"))
-		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(get())) != 1 {
 			m.rejected.WithLabelValues("unauthorized").Inc()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hangar-agent"`)
 			rpcError(w, http.StatusUnauthorized, codeUnauthorized, "unauthorized: send Authorization: Bearer <token>", true)

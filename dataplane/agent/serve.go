@@ -25,6 +25,7 @@ import (
 	"github.com/hangarmesh/hangar/dataplane/metrics"
 	"github.com/hangarmesh/hangar/dataplane/router"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/secretfile"
 	"github.com/hangarmesh/hangar/internal/version"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -248,10 +249,11 @@ const maxHeaderBytes = 64 << 10
 // serveHTTP serves Streamable HTTP at /mcp plus health and metrics until ctx
 // ends, then stops accepting and lets requests finish for shutdownGrace.
 func serveHTTP(ctx context.Context, s Settings, door *mcpDoor, met *metrics.Agent, log *slog.Logger) error {
-	var token string
+	// The token file is followed as it changes: rotating it needs no restart.
+	var token *secretfile.File
 	if s.AuthTokenFile != "" {
 		var err error
-		if token, err = readToken(s.AuthTokenFile); err != nil {
+		if token, err = secretfile.Open("--auth-token-file", s.AuthTokenFile, 16); err != nil {
 			return err
 		}
 	}
@@ -261,10 +263,16 @@ func serveHTTP(ctx context.Context, s Settings, door *mcpDoor, met *metrics.Agen
 		return err
 	}
 	dm := newDoorMetrics(met.Registry, nconn)
+	auth := func(next http.Handler) http.Handler {
+		if token == nil {
+			return next
+		}
+		return requireTokenFrom(token.Get, dm, next)
+	}
 	watch := newConnWatch(nconn, dm, log)
 	mux := http.NewServeMux()
 	l := s.Limits
-	mux.Handle("/mcp", newRateLimit(l, dm).wrap(requireToken(token, dm, limitBody(l, dm, log,
+	mux.Handle("/mcp", newRateLimit(l, dm).wrap(auth(limitBody(l, dm, log,
 		capResponse(l.MaxResponseBytes, dm, log, http.NewCrossOriginProtection().Handler(door))))))
 	mux.HandleFunc("/health/live", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
@@ -288,7 +296,7 @@ func serveHTTP(ctx context.Context, s Settings, door *mcpDoor, met *metrics.Agen
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
 	if s.MetricsAddr == "" {
-		mux.Handle("/metrics", requireToken(token, dm, metricsH))
+		mux.Handle("/metrics", auth(metricsH))
 	} else {
 		mln, err := net.Listen("tcp", s.MetricsAddr)
 		if err != nil {
@@ -303,7 +311,7 @@ func serveHTTP(ctx context.Context, s Settings, door *mcpDoor, met *metrics.Agen
 		log.Info("metrics_server_started", "addr", mln.Addr().String())
 	}
 	log.Info("http_server_started", "addr", ln.Addr().String(), "mcp", "http://"+ln.Addr().String()+"/mcp",
-		"auth", token != "", "max_connections", nconn)
+		"auth", token != nil, "max_connections", nconn)
 	return runServers(ctx, servers, listeners, watch, door, log)
 }
 

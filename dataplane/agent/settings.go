@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/hangarmesh/hangar/internal/endpoints"
+	"github.com/hangarmesh/hangar/internal/secretfile"
 )
 
 // Settings are the agent's process settings, from flags, environment and
@@ -160,17 +161,14 @@ func (s *Settings) Validate() error {
 	return nil
 }
 
-// readToken reads a bearer token file: the token is its first line.
+// readToken reads a bearer token file under secretfile's rule (its first
+// line, trimmed, at least 16 characters).
 func readToken(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	f, err := secretfile.Open("--auth-token-file", path, 16)
 	if err != nil {
-		return "", fmt.Errorf("read --auth-token-file: %w", err)
+		return "", err
 	}
-	tok := strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0])
-	if len(tok) < 16 {
-		return "", fmt.Errorf("--auth-token-file %s: the token must be at least 16 characters", path)
-	}
-	return tok, nil
+	return f.Get(), nil
 }
 
 // limitFlags names each limit's flag; its environment variable is

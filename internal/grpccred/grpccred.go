@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/hangarmesh/hangar/internal/endpoints"
+	"github.com/hangarmesh/hangar/internal/secretfile"
 )
 
 // Options say how to reach the control plane. Flag is the prefix of the
@@ -56,13 +56,11 @@ func DialOptions(o Options) ([]grpc.DialOption, error) {
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
 	if o.TokenFile != "" {
-		data, err := os.ReadFile(o.TokenFile)
+		// Followed as it changes: each RPC (and stream) sends the file's
+		// current token, so rotating it needs no restart.
+		tok, err := secretfile.Open("--"+o.Flag+"token-file", o.TokenFile, 1)
 		if err != nil {
-			return nil, fmt.Errorf("--%stoken-file: %w", o.Flag, err)
-		}
-		tok := strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0])
-		if tok == "" {
-			return nil, fmt.Errorf("--%stoken-file %s is empty", o.Flag, o.TokenFile)
+			return nil, err
 		}
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer{token: tok, secure: useTLS}))
 	}
@@ -94,12 +92,12 @@ func (o Options) tlsConfig() (*tls.Config, error) {
 
 // bearer sends "authorization: Bearer <token>" with every RPC.
 type bearer struct {
-	token  string
+	token  *secretfile.File
 	secure bool
 }
 
 func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + b.token}, nil
+	return map[string]string{"authorization": "Bearer " + b.token.Get()}, nil
 }
 
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
