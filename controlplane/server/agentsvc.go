@@ -23,6 +23,9 @@ type agentService struct {
 	met   *Metrics
 	clk   clock.Clock
 	admit func(ctx context.Context, agentID string) error // nil admits every id
+	// remote refuses an id another replica has connected from another
+	// process (duplicate.go); nil checks this replica only.
+	remote func(ctx context.Context, hello *hangarv1.Hello) error
 }
 
 // Connect serves one agent's stream: one goroutine turns Recv into a
@@ -54,6 +57,12 @@ func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error
 	}
 	if s.admit != nil {
 		if err := s.admit(stream.Context(), hello.GetAgentId()); err != nil {
+			s.log.Warn("agent_refused", "agent_id", hello.GetAgentId(), "peer", peerAddr(stream.Context()), "error", err.Error())
+			return err
+		}
+	}
+	if s.remote != nil {
+		if err := s.remote(stream.Context(), hello); err != nil {
 			s.log.Warn("agent_refused", "agent_id", hello.GetAgentId(), "peer", peerAddr(stream.Context()), "error", err.Error())
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hangarmesh/hangar/controlplane/server"
 	"github.com/hangarmesh/hangar/controlplane/server/servertest"
@@ -63,4 +64,61 @@ func TestLocalAgentsDoNotCount(t *testing.T) {
 	if g := servertest.GroupState(rec.GetSnapshot(), group); !slices.Equal(g.GetRotation(), members) {
 		t.Fatalf("2 LOCAL agents ejecting changed the rotation to %v; want %v", g.GetRotation(), members)
 	}
+}
+
+// A second agent process with the id of an agent connected to another
+// replica is refused too, naming that replica; the first stays connected and
+// the snapshot does not change. The same process moving to the other
+// replica is a reconnect, and is admitted.
+func TestDuplicateAgentIDRefusedAcrossReplicas(t *testing.T) {
+	c := newCluster(t)
+	r1, r2 := c.startReplica("cp-1"), c.startReplica("cp-2")
+	first := r1.Connect(t, "agent-1", servertest.AgentOptions{Instance: "process-a"})
+	v := c.settle(first)
+	servertest.Eventually(t, "cp-1 to publish agent-1 in etcd", func() bool { return c.publishedOn("agent-1", "cp-1") })
+
+	second := r2.Connect(t, "agent-1", servertest.AgentOptions{Instance: "process-b"})
+	servertest.Eventually(t, "the second stream to be refused", func() bool { return second.StreamErr() != nil })
+	err := second.StreamErr()
+	msg := status.Convert(err).Message()
+	if status.Code(err) != codes.AlreadyExists || !strings.Contains(msg, `agent id "agent-1" is already connected to replica "cp-1" from 127.0.0.1:`) ||
+		!strings.Contains(msg, "connected since") || !strings.Contains(msg, "--agent-id") {
+		t.Errorf("second stream ended with %v; want AlreadyExists naming replica cp-1, the agent's address and time", err)
+	}
+	if err := first.StreamErr(); err != nil {
+		t.Errorf("the first agent's stream ended: %v", err)
+	}
+	if n := r2.Metric(t, mConnected); n != 0 {
+		t.Errorf("cp-2 %s = %v, want 0", mConnected, n)
+	}
+	if _, now := c.Record(); now != v {
+		t.Errorf("snapshot version %d after the refused stream, want %d (unchanged)", now, v)
+	}
+
+	moved := r2.Connect(t, "agent-1", servertest.AgentOptions{Instance: "process-a"})
+	moved.Await("a snapshot on cp-2 for the same process", 0, func(*hangarv1.Snapshot) bool { return true })
+	if err := moved.StreamErr(); err != nil {
+		t.Errorf("the same process reconnecting on cp-2 was refused: %v", err)
+	}
+}
+
+// publishedOn reports whether replica's reports in etcd list agent id.
+func (c *cluster) publishedOn(id, replica string) bool {
+	c.t.Helper()
+	reports, err := c.Store.Reports(c.Ctx)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for key, data := range reports {
+		var rr hangarv1.ReplicaReport
+		if !strings.HasPrefix(key, replica+"#") || proto.Unmarshal(data, &rr) != nil {
+			continue
+		}
+		for _, a := range rr.GetAgents() {
+			if a.GetHello().GetAgentId() == id {
+				return true
+			}
+		}
+	}
+	return false
 }

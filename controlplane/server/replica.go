@@ -75,10 +75,12 @@ func NewReplica(o Options) *Replica {
 		o.Clock = clock.Real{}
 	}
 	h := newHub(o.Logger, o.Metrics, o.Clock)
-	return &Replica{
+	r := &Replica{
 		name: o.Name, addr: o.Addr, ttl: o.ElectionTTL, store: o.Store, hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock,
 		svc: &agentService{hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock, admit: o.Admit},
 	}
+	r.svc.remote = r.remoteDuplicate
+	return r
 }
 
 // AgentService returns the gRPC service to register on the replica's server.
