@@ -263,3 +263,30 @@ func TestFrontDoorFailoverMovesSession(t *testing.T) {
 	c.text(t, "log", map[string]any{"message": "from backup"})
 	eventually(t, 10*time.Second, "the backup's log message", c.seen(&c.logs, "from backup"))
 }
+
+// read_timeout is the longest silence of a member, not a cap on a call: a
+// tool that reports progress every 200 ms for 3 s completes under a 1 s
+// read_timeout (the scale of a 2-minute job, fast).
+func TestFrontDoorLongCallWithProgress(t *testing.T) {
+	skipShort(t)
+	up := startRelayUpstream(t, "up", http.StatusNotFound)
+	a := startAgent(t, writeConfig(t, fmt.Sprintf("mcp_servers:\n"+
+		"  up: {mode: remote, endpoint: %s, health_check_interval_s: 1, http: {read_timeout: 1}}\n"+
+		"  grp: {mode: group, strategy: priority, tool_access: {mode: front_door}, members: [{id: up, priority: 1}]}\n", up.URL())))
+	c := connectRelay(t, a.URL(), "alice")
+	params := &mcp.CallToolParams{Name: "slow", Arguments: map[string]any{"n": 15}}
+	params.SetProgressToken("long-1")
+	start := time.Now()
+	res, err := c.cs.CallTool(fdCtx(t, 30*time.Second), params)
+	if err != nil {
+		t.Fatalf("a 3 s call with progress under a 1 s read_timeout: %v (after %s)", err, time.Since(start))
+	}
+	if got := fdText(res); res.IsError || got != "slow done" {
+		t.Fatalf("result %q (isError %v), want slow done", got, res.IsError)
+	}
+	eventually(t, 10*time.Second, "15 progress notifications", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.progress) == 15
+	})
+}

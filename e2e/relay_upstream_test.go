@@ -171,6 +171,20 @@ func (u *relayUpstream) addTools() {
 		}
 		return text("done"), nil, nil
 	})
+	mcp.AddTool(u.srv, &mcp.Tool{Name: "slow"}, func(ctx context.Context, req *mcp.CallToolRequest, a relayArgs) (*mcp.CallToolResult, any, error) {
+		t := time.NewTicker(200 * time.Millisecond) // a long job reporting progress
+		defer t.Stop()
+		for i := 1; i <= a.N; i++ {
+			select {
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			case <-t.C:
+			}
+			_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(),
+				Progress: float64(i), Total: float64(a.N)})
+		}
+		return text("slow done"), nil, nil
+	})
 	mcp.AddTool(u.srv, &mcp.Tool{Name: "log"}, func(ctx context.Context, req *mcp.CallToolRequest, a relayArgs) (*mcp.CallToolResult, any, error) {
 		_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: u.name, Data: a.Message})
 		return text("logged"), nil, nil
