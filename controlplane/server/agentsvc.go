@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/hangarmesh/hangar/controlplane/store"
 	"github.com/hangarmesh/hangar/internal/clock"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -22,6 +23,7 @@ type agentService struct {
 	log   *slog.Logger
 	met   *Metrics
 	clk   clock.Clock
+	store *store.Store                                    // nil in unit tests: no relayed confirmations
 	admit func(ctx context.Context, agentID string) error // nil admits every id
 	// remote refuses an id another replica has connected from another
 	// process (duplicate.go); nil checks this replica only.

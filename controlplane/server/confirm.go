@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ type confirmer struct {
 	nextID  uint64
 	pending map[uint64]confirmRequest
 	results map[string]confirmResult // by member
+	relayed map[uint64]string        // requests of another replica's leader sent to our agents: id → agent
 }
 
 type confirmRequest struct {
@@ -78,11 +80,16 @@ func (c *confirmer) due(member string, now time.Time) bool {
 }
 
 // start records a request and returns its id.
-func (c *confirmer) start(member, agent string, expires time.Time) uint64 {
+func (c *confirmer) start(member, agent string, now, expires time.Time) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pending == nil {
 		c.pending = map[uint64]confirmRequest{}
+	}
+	if c.nextID == 0 {
+		// Ids cross replicas (confirmrelay.go): a new leader must not
+		// reuse its predecessor's.
+		c.nextID = uint64(now.UnixNano())
 	}
 	c.nextID++
 	c.pending[c.nextID] = confirmRequest{member: member, agent: agent, expires: expires}
@@ -109,22 +116,23 @@ func (c *confirmer) finish(id uint64, agent string, ok bool, now time.Time) (mem
 // requestConfirmations asks for a confirmation of every member that an
 // agent has out of a group's local rotation while the group's global
 // rotation still has it (path evidence short of the quorum).
-func (r *Replica) requestConfirmations(fleet *config.Fleet, out aggregate.Output, now time.Time) {
+func (r *Replica) requestConfirmations(ctx context.Context, fleet *config.Fleet, out aggregate.Output, views []aggregate.AgentView, now time.Time) {
 	for _, g := range out.Groups {
 		gc := fleet.Groups[g.ID]
 		for _, m := range g.Members {
 			if !m.InRotation || len(m.Ejecting) == 0 || !r.hub.confirm.due(m.ID, now) {
 				continue
 			}
-			r.askConfirmation(m, out.Members[m.ID].Probers, gc.Health.ConfirmTimeout, now)
+			r.askConfirmation(ctx, m, out.Members[m.ID].Probers, views, gc.Health.ConfirmTimeout, now)
 		}
 	}
 }
 
-// askConfirmation sends one ConfirmProbe for m to an agent connected to
-// this replica that does not eject it: an assigned prober first, else any
-// agent that serves the member.
-func (r *Replica) askConfirmation(m aggregate.GroupMember, probers []string, deadline time.Duration, now time.Time) {
+// askConfirmation sends one ConfirmProbe for m to an agent that does not
+// eject it: an assigned prober first, else any agent that serves the
+// member; one connected to this replica directly, else one connected to
+// another replica through etcd (askRemote).
+func (r *Replica) askConfirmation(ctx context.Context, m aggregate.GroupMember, probers []string, views []aggregate.AgentView, deadline time.Duration, now time.Time) {
 	if deadline <= 0 {
 		deadline = config.DefaultConfirmTimeout
 	}
@@ -142,9 +150,10 @@ func (r *Replica) askConfirmation(m aggregate.GroupMember, probers []string, dea
 		c = pick(func(c *agentConn) bool { return c.serves(m.ID) })
 	}
 	if c == nil {
-		return // nobody else can look: the quorum rule decides alone
+		r.askRemote(ctx, m, probers, views, deadline, now)
+		return
 	}
-	id := r.hub.confirm.start(m.ID, c.id, now.Add(deadline+confirmGrace))
+	id := r.hub.confirm.start(m.ID, c.id, now, now.Add(deadline+confirmGrace))
 	msg := &hangarv1.ControlMessage{Msg: &hangarv1.ControlMessage_ConfirmProbe{ConfirmProbe: &hangarv1.ConfirmProbe{
 		Id: id, Member: m.ID, DeadlineMs: uint32(deadline / time.Millisecond)}}}
 	if !c.enqueue(newControlMsg(msg, kindConfirm)) {
@@ -159,6 +168,7 @@ func (r *Replica) askConfirmation(m aggregate.GroupMember, probers []string, dea
 func (s *agentService) confirmed(c *agentConn, res *hangarv1.ConfirmResult, now time.Time) {
 	member, ok := s.hub.confirm.finish(res.GetId(), c.id, res.GetOk(), now)
 	if !ok {
+		s.relayResult(c, res)
 		return
 	}
 	s.log.Info("confirm_probe_result", "member", member, "agent_id", c.id, "ok", res.GetOk(), "error", res.GetError())

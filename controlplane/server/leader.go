@@ -181,7 +181,7 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 	now := r.clk.Now()
 	out := aggregate.Compute(aggregate.Input{Fleet: d.fleet, Agents: views, Drained: d.drained, Now: now,
 		Confirmed: r.hub.confirm.failed(now)})
-	r.requestConfirmations(d.fleet, out, now)
+	r.requestConfirmations(ctx, d.fleet, out, views, now)
 	rec := record(d.yaml, d.fleet, out, d.resets)
 	content, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
 	if err != nil {

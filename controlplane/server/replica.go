@@ -77,7 +77,7 @@ func NewReplica(o Options) *Replica {
 	h := newHub(o.Logger, o.Metrics, o.Clock)
 	r := &Replica{
 		name: o.Name, addr: o.Addr, ttl: o.ElectionTTL, store: o.Store, hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock,
-		svc: &agentService{hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock, admit: o.Admit},
+		svc: &agentService{hub: h, log: o.Logger, met: o.Metrics, clk: o.Clock, store: o.Store, admit: o.Admit},
 	}
 	r.svc.remote = r.remoteDuplicate
 	return r
@@ -95,6 +95,7 @@ func (r *Replica) Run(ctx context.Context) error {
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return r.follow(ctx) })
 	eg.Go(func() error { return r.sessions(ctx) })
+	eg.Go(func() error { return r.relayConfirms(ctx) })
 	return eg.Wait()
 }
 

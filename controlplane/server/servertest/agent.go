@@ -28,6 +28,8 @@ type Agent struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the receiver ends
 	noRead bool          // never reads its stream
+	// confirm answers confirmation probes; nil leaves them unanswered.
+	confirm func(*hangarv1.ConfirmProbe) *hangarv1.ConfirmResult
 
 	sendMu sync.Mutex // one Send at a time: the receiver ACKs, the test reports
 	seq    uint64
@@ -66,6 +68,9 @@ type AgentOptions struct {
 	// Compressor compresses what the agent sends ("" none); the replica
 	// answers in kind. Its package must be imported (gzip: encoding/gzip).
 	Compressor string
+	// Confirm, if set, answers every confirmation probe received (the
+	// result's Id is set to the probe's); nil leaves them unanswered.
+	Confirm func(*hangarv1.ConfirmProbe) *hangarv1.ConfirmResult
 }
 
 // Connect opens agent id's stream to r and sends its Hello. The stream is
@@ -91,7 +96,7 @@ func (r *Replica) Connect(t *testing.T, id string, o AgentOptions) *Agent {
 		cancel()
 		t.Fatalf("connect %s to %s: %v", id, r.Name, err)
 	}
-	a := &Agent{t: t, ID: id, stream: stream, cancel: cancel, done: make(chan struct{}), noRead: o.NoRead}
+	a := &Agent{t: t, ID: id, stream: stream, cancel: cancel, done: make(chan struct{}), noRead: o.NoRead, confirm: o.Confirm}
 	t.Cleanup(a.Close)
 	hello := &hangarv1.Hello{AgentId: id, Host: "host-" + id, Version: "test", Servers: o.Servers, Labels: o.Labels,
 		Capabilities: 1<<hangarv1.Capability_CAPABILITY_SNAPSHOTS | 1<<hangarv1.Capability_CAPABILITY_ASSIGNMENTS,
@@ -149,6 +154,12 @@ func (a *Agent) receive(ack bool) {
 			a.mu.Lock()
 			a.assign = msg.Assignment
 			a.mu.Unlock()
+		case *hangarv1.ControlMessage_ConfirmProbe:
+			if a.confirm != nil {
+				res := a.confirm(msg.ConfirmProbe)
+				res.Id = msg.ConfirmProbe.GetId()
+				_ = a.Send(&hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_ConfirmResult{ConfirmResult: res}})
+			}
 		}
 	}
 }
