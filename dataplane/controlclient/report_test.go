@@ -103,9 +103,18 @@ func TestHeartbeatCounters(t *testing.T) {
 		return b
 	}
 
+	// The first attempts on a member make it a new caller, which the
+	// control plane hears at once in an edge report without counters; the
+	// counters go with the heartbeat.
+	h.clk.WaitForTimers(2) // the heartbeat and the coalescing timer
+	h.clk.Advance(coalesce)
+	if edge := fs.report(t); edge.GetHeartbeat() || edge.GetSeq() != 2 || len(edge.GetMembers()[0].GetCalls()) != 0 {
+		t.Errorf("edge report after the first calls: seq %d heartbeat %v calls %v; want seq 2, no heartbeat, no counters",
+			edge.GetSeq(), edge.GetHeartbeat(), edge.GetMembers()[0].GetCalls())
+	}
 	h.clk.WaitForTimers(1)
-	h.clk.Advance(DefaultHeartbeat)
-	want := wantReport(2, epoch.Add(DefaultHeartbeat), true)
+	h.clk.Advance(DefaultHeartbeat - coalesce)
+	want := wantReport(3, epoch.Add(DefaultHeartbeat), true)
 	want.Members[0].Calls = map[string]uint64{"ok": 2, "timeout": 1}
 	want.Members[0].LatencyBuckets = buckets(map[int]uint64{3: 2, 11: 1}) // ≤ 5 ms, ≤ 2.5 s
 	want.Members[1].Calls = map[string]uint64{"connect_error": 1}
@@ -117,14 +126,14 @@ func TestHeartbeatCounters(t *testing.T) {
 	// Counters are per interval: an interval without calls reports none.
 	h.clk.WaitForTimers(1)
 	h.clk.Advance(DefaultHeartbeat)
-	if diff := cmp.Diff(wantReport(3, epoch.Add(2*DefaultHeartbeat), true), fs.report(t), protocmp.Transform()); diff != "" {
+	if diff := cmp.Diff(wantReport(4, epoch.Add(2*DefaultHeartbeat), true), fs.report(t), protocmp.Transform()); diff != "" {
 		t.Errorf("second heartbeat (-want +got):\n%s", diff)
 	}
 
 	obs.Attempt("g", "my-mcp", "add", outcome.ToolError, time.Minute)
 	h.clk.WaitForTimers(1)
 	h.clk.Advance(DefaultHeartbeat)
-	want = wantReport(4, epoch.Add(3*DefaultHeartbeat), true)
+	want = wantReport(5, epoch.Add(3*DefaultHeartbeat), true)
 	want.Members[0].Calls = map[string]uint64{"tool_error": 1}
 	want.Members[0].LatencyBuckets = buckets(map[int]uint64{len(LatencyBuckets) - 1: 1}) // +Inf
 	if diff := cmp.Diff(want, fs.report(t), protocmp.Transform()); diff != "" {
