@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -180,10 +181,33 @@ func applyFleetConfig(ctx context.Context, st *store.Store, s Settings, seedOnly
 	return nil
 }
 
+// embeddedConfig is the embedded node's configuration. When the replica
+// serves TLS, the node (on loopback only) requires a client certificate from
+// a private CA kept in <data-dir>/etcd-tls, so no other local process can
+// read or write the store.
+func embeddedConfig(s Settings, log *slog.Logger) (etcdnode.Config, error) {
+	cfg := etcdnode.Config{Dir: s.DataDir, Logger: log}
+	if s.TLSCertFile == "" {
+		return cfg, nil
+	}
+	pki, err := etcdnode.EnsureLocalPKI(filepath.Join(s.DataDir, "etcd-tls"))
+	if err != nil {
+		return cfg, fmt.Errorf("embedded etcd TLS: %w", err)
+	}
+	cfg.ClientURL = "https://127.0.0.1:0"
+	cfg.ClientTLS = etcdnode.TLS{CertFile: pki.ServerCertFile, KeyFile: pki.ServerKeyFile, TrustedCAFile: pki.CAFile, ClientCertAuth: true}
+	cfg.ClientCert = &pki
+	return cfg, nil
+}
+
 // connectEtcd starts the embedded node or connects to the cluster.
 func connectEtcd(ctx context.Context, s Settings, log *slog.Logger) (*clientv3.Client, func(), error) {
 	if len(s.EtcdEndpoints) == 0 {
-		node, err := etcdnode.Start(ctx, etcdnode.Config{Dir: s.DataDir, Logger: log})
+		cfg, err := embeddedConfig(s, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		node, err := etcdnode.Start(ctx, cfg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("embedded etcd in --data-dir %s: %w", s.DataDir, err)
 		}

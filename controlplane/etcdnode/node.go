@@ -71,6 +71,9 @@ type Config struct {
 	// ClientTLS and PeerTLS secure the client and peer URLs (https); the
 	// zero value means plaintext (http).
 	ClientTLS, PeerTLS TLS
+	// ClientCert, if set, is the certificate Client presents (a node whose
+	// ClientTLS requires client certificates).
+	ClientCert *LocalPKI
 	// MaxRequestBytes is the largest request etcd accepts; 0 means
 	// DefaultMaxRequestBytes.
 	MaxRequestBytes uint
@@ -104,6 +107,7 @@ type Node struct {
 	zlog      *zap.Logger
 	log       *slog.Logger
 	lock      *dirLock
+	cert      *LocalPKI // Client's certificate, nil for none
 
 	watchDone chan struct{} // closed when watchErrors returns
 	mu        sync.Mutex    // guards firstErr, closing and servers
@@ -141,7 +145,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		lock.release()
 		return nil, startError(ecfg, err)
 	}
-	n.etcd = e
+	n.etcd, n.cert = e, cfg.ClientCert
 	scheme := "http://"
 	if !cfg.ClientTLS.empty() {
 		scheme = "https://"
@@ -278,11 +282,16 @@ func (n *Node) Endpoints() []string { return append([]string(nil), n.endpoints..
 
 // Client dials a new client to the node. The caller closes it, before Close.
 func (n *Node) Client() (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   n.Endpoints(),
-		DialTimeout: dialTimeout,
-		Logger:      n.zlog,
-	})
+	cfg := clientv3.Config{Endpoints: n.Endpoints(), DialTimeout: dialTimeout, Logger: n.zlog}
+	if n.cert != nil {
+		tc, err := (transport.TLSInfo{CertFile: n.cert.ClientCertFile, KeyFile: n.cert.ClientKeyFile,
+			TrustedCAFile: n.cert.CAFile}).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("etcdnode: client certificate: %w", err)
+		}
+		cfg.TLS = tc
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("etcdnode: dial %v: %w", n.endpoints, err)
 	}
