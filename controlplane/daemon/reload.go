@@ -4,20 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/hangarmesh/hangar/controlplane/store"
 )
-
-// notifyHUP starts catching SIGHUP; call it before the process says it is
-// ready, so that no signal sent after that line ends the process. stop
-// undoes it.
-func notifyHUP() (hup chan os.Signal, stop func()) {
-	hup = make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	return hup, func() { signal.Stop(hup) }
-}
 
 // reloadOnHUP re-applies --fleet-config on SIGHUP (systemctl reload): a
 // file that differs from the stored one is stored and pushed; a bad file

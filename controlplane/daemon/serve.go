@@ -34,6 +34,7 @@ import (
 	"github.com/hangarmesh/hangar/controlplane/server"
 	"github.com/hangarmesh/hangar/controlplane/store"
 	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/sighup"
 	"github.com/hangarmesh/hangar/internal/version"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -42,7 +43,7 @@ import (
 const stopGrace = 5 * time.Second
 
 func serve(ctx context.Context, s Settings, log *slog.Logger) error {
-	hup, stopHUP := notifyHUP()
+	hup, stopHUP := sighup.Notify()
 	defer stopHUP()
 	cli, closeEtcd, err := connectEtcd(ctx, s, log)
 	if err != nil {

@@ -6,24 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/hangarmesh/hangar/dataplane/config"
 )
-
-// notifyHUP starts catching SIGHUP; call it before the process says it is
-// ready, so that no signal sent after that line ends the process. stop
-// undoes it.
-func notifyHUP() (hup chan os.Signal, stop func()) {
-	hup = make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	return hup, func() { signal.Stop(hup) }
-}
 
 // reloadDebounce coalesces the burst of events one save makes (editors
 // write, rename and chmod; Kubernetes swaps a ConfigMap's symlink).

@@ -26,6 +26,7 @@ import (
 	"github.com/hangarmesh/hangar/dataplane/router"
 	"github.com/hangarmesh/hangar/internal/clock"
 	"github.com/hangarmesh/hangar/internal/secretfile"
+	"github.com/hangarmesh/hangar/internal/sighup"
 	"github.com/hangarmesh/hangar/internal/version"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -43,7 +44,7 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	defer closer.Close()
-	hup, stopHUP := notifyHUP()
+	hup, stopHUP := sighup.Notify()
 	defer stopHUP()
 
 	var fleet *config.Fleet
