@@ -48,7 +48,7 @@ bench: build ## Benchmarks: agent vs direct vs reverse proxy, failover under loa
 
 # Fuzz targets as package:Name. Their corpora live in each package's
 # testdata/fuzz/Name (plain `go test` replays them).
-FUZZ_TARGETS := ./dataplane/config:FuzzParse ./dataplane/controlclient:FuzzDecodeState \
+FUZZ_TARGETS := ./internal/fleetfile:FuzzParse ./dataplane/controlclient:FuzzDecodeState \
 	./dataplane/gateway:FuzzHangarCallArgs ./dataplane/gateway:FuzzFrontDoorDecode
 FUZZTIME ?= 15s
 

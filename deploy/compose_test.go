@@ -11,7 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // composeFile is the part of the Compose specification the demo's file
@@ -120,7 +120,7 @@ func TestComposeRunsTheDemoSystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parsed, err := config.Parse("compose/config.yaml", fleet, os.LookupEnv)
+	parsed, err := fleetfile.Parse("compose/config.yaml", fleet, os.LookupEnv)
 	if err != nil {
 		t.Fatalf("the compose fleet file is invalid: %v", err)
 	}

@@ -249,7 +249,7 @@ func cpMatches(logs, re string) []string {
 // given MCP URLs, probed every second.
 func cpRecipe04(t *testing.T, primaryURL, backupURL string) string {
 	t.Helper()
-	data, err := os.ReadFile("../dataplane/config/testdata/recipes/04-failover.yaml")
+	data, err := os.ReadFile("../internal/fleetfile/testdata/recipes/04-failover.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

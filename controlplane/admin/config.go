@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hangarmesh/hangar/controlplane/store"
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -27,7 +27,7 @@ func (s *Server) ApplyConfig(ctx context.Context, req *hangarv1.ApplyConfigReque
 	if name == "" {
 		name = defaultConfigName
 	}
-	next, err := config.Parse(name, req.GetConfig(), s.lookupEnv)
+	next, err := fleetfile.Parse(name, req.GetConfig(), s.lookupEnv)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -76,11 +76,11 @@ func (s *Server) ApplyConfig(ctx context.Context, req *hangarv1.ApplyConfigReque
 
 // inUse parses the stored fleet and lists what next removes that carried
 // calls recently (removedInUse).
-func (s *Server) inUse(ctx context.Context, old []byte, next *config.Fleet) ([]string, error) {
+func (s *Server) inUse(ctx context.Context, old []byte, next *fleetfile.Fleet) ([]string, error) {
 	if len(old) == 0 {
 		return nil, nil
 	}
-	of, err := config.Parse("etcd:config", old, s.lookupEnv)
+	of, err := fleetfile.Parse("etcd:config", old, s.lookupEnv)
 	if err != nil {
 		return nil, nil // a stored config that no longer parses protects nothing
 	}

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hangarmesh/hangar/controlplane/store"
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // notFound is an unknown group, server or member; its message names the
@@ -33,7 +33,7 @@ func toStatus(err error) error {
 		return err // already a status, chosen on purpose
 	}
 	var nf *notFound
-	var cfg config.Errors
+	var cfg fleetfile.Errors
 	var etcdErr rpctypes.EtcdError
 	switch {
 	case errors.As(err, &nf):

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -17,7 +17,7 @@ const InUseWindow = 10 * time.Minute
 // removedInUse lists the groups, and the members of kept groups, that the
 // new fleet removes and that an agent called in the InUseWindow before
 // now, one sentence each, sorted.
-func removedInUse(old, next *config.Fleet, agents []*hangarv1.AgentReport, now time.Time) []string {
+func removedInUse(old, next *fleetfile.Fleet, agents []*hangarv1.AgentReport, now time.Time) []string {
 	if old == nil || next == nil {
 		return nil
 	}
@@ -33,7 +33,7 @@ func removedInUse(old, next *config.Fleet, agents []*hangarv1.AgentReport, now t
 			continue
 		}
 		for _, m := range g.Members {
-			if slices.ContainsFunc(ng.Members, func(n config.Member) bool { return n.ID == m.ID }) {
+			if slices.ContainsFunc(ng.Members, func(n fleetfile.Member) bool { return n.ID == m.ID }) {
 				continue
 			}
 			if t := memberCall[m.ID]; recent(t) {

@@ -9,17 +9,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
 func TestRemovedInUse(t *testing.T) {
-	raw, err := os.ReadFile("../../dataplane/config/testdata/recipes/04-failover.yaml")
+	raw, err := os.ReadFile("../../internal/fleetfile/testdata/recipes/04-failover.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	parse := func(s string) *config.Fleet {
-		f, err := config.Parse("f.yaml", []byte(s), func(string) (string, bool) { return "", false })
+	parse := func(s string) *fleetfile.Fleet {
+		f, err := fleetfile.Parse("f.yaml", []byte(s), func(string) (string, bool) { return "", false })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/hangarmesh/hangar/controlplane/store"
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -76,7 +76,7 @@ func (s *Server) ResetBreaker(ctx context.Context, req *hangarv1.ResetBreakerReq
 	return &hangarv1.ResetBreakerResponse{}, nil
 }
 
-func (s *Server) storedGroup(ctx context.Context, id string) (*config.Group, error) {
+func (s *Server) storedGroup(ctx context.Context, id string) (*fleetfile.Group, error) {
 	_, f, err := s.fleet(ctx)
 	if err != nil {
 		return nil, err

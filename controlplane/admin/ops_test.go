@@ -14,7 +14,7 @@ import (
 
 	"github.com/hangarmesh/hangar/controlplane/server/servertest"
 	"github.com/hangarmesh/hangar/controlplane/store"
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -47,7 +47,7 @@ func TestApplyConfig(t *testing.T) {
 
 	t.Run("an invalid file is refused with the parser's message", func(t *testing.T) {
 		bad := bytes.Replace(e.fleet, []byte("strategy: priority"), []byte("strategy: priorty"), 1)
-		_, perr := config.Parse("fleet.yaml", bad, nil)
+		_, perr := fleetfile.Parse("fleet.yaml", bad, nil)
 		if perr == nil {
 			t.Fatal("the edited file parses; the test needs an invalid one")
 		}

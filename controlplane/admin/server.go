@@ -14,8 +14,8 @@ import (
 	"github.com/hangarmesh/hangar/controlplane/aggregate"
 	"github.com/hangarmesh/hangar/controlplane/server"
 	"github.com/hangarmesh/hangar/controlplane/store"
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -56,7 +56,7 @@ func New(rep *server.Replica, o Options) *Server {
 }
 
 // fleet reads and parses the stored fleet config; nil when none is stored.
-func (s *Server) fleet(ctx context.Context) ([]byte, *config.Fleet, error) {
+func (s *Server) fleet(ctx context.Context) ([]byte, *fleetfile.Fleet, error) {
 	data, _, err := s.st.Config(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -64,7 +64,7 @@ func (s *Server) fleet(ctx context.Context) ([]byte, *config.Fleet, error) {
 	if len(data) == 0 {
 		return nil, nil, nil
 	}
-	f, err := config.Parse("etcd:config", data, s.lookupEnv)
+	f, err := fleetfile.Parse("etcd:config", data, s.lookupEnv)
 	if err != nil {
 		// Stored configs were validated: the environment must differ.
 		return nil, nil, fmt.Errorf("the stored fleet config no longer parses on replica %s: %w", s.rep.Name(), err)
@@ -75,8 +75,8 @@ func (s *Server) fleet(ctx context.Context) ([]byte, *config.Fleet, error) {
 // view is everything a read answers from, taken at one moment.
 type view struct {
 	now     time.Time
-	yaml    []byte        // the stored fleet file
-	fleet   *config.Fleet // nil when no config is stored
+	yaml    []byte           // the stored fleet file
+	fleet   *fleetfile.Fleet // nil when no config is stored
 	rec     *hangarv1.SnapshotRecord
 	version uint64 // the snapshot's; 0 when none was written
 	agents  []*hangarv1.AgentReport
@@ -180,11 +180,11 @@ func (v *view) serverState(id string) *hangarv1.ServerState {
 }
 
 // group returns the group or a NotFound error naming the valid ids.
-func (v *view) group(id string) (*config.Group, error) {
+func (v *view) group(id string) (*fleetfile.Group, error) {
 	return lookupGroup(v.fleet, id)
 }
 
-func lookupGroup(f *config.Fleet, id string) (*config.Group, error) {
+func lookupGroup(f *fleetfile.Fleet, id string) (*fleetfile.Group, error) {
 	if g, ok := f.Group(id); ok {
 		return g, nil
 	}
@@ -194,7 +194,7 @@ func lookupGroup(f *config.Fleet, id string) (*config.Group, error) {
 	return nil, notFoundf("no group %q in the fleet config (groups: %s)", id, list(sortedKeys(f.Groups)))
 }
 
-func lookupMember(g *config.Group, id string) error {
+func lookupMember(g *fleetfile.Group, id string) error {
 	ids := make([]string, 0, len(g.Members))
 	for _, m := range g.Members {
 		if m.ID == id {

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hangarmesh/hangar/controlplane/aggregate"
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -66,7 +66,7 @@ func (v *view) decision(id string) decision {
 	return d
 }
 
-func (v *view) groupStatus(g *config.Group) *hangarv1.GroupStatus {
+func (v *view) groupStatus(g *fleetfile.Group) *hangarv1.GroupStatus {
 	d := v.decision(g.ID)
 	gs := &hangarv1.GroupStatus{
 		Id: g.ID, Description: g.Description, Strategy: string(g.Strategy), State: d.state,
@@ -96,7 +96,7 @@ func (v *view) groupStatus(g *config.Group) *hangarv1.GroupStatus {
 // votes. Agents do not report when their breaker opened, so half_opens_at
 // is the fleet-wide opening (the group's latest circuit_opened event) plus
 // reset_timeout_s, or now plus reset_timeout_s if that event is gone.
-func (v *view) breakerStatus(g *config.Group, d decision) *hangarv1.BreakerStatus {
+func (v *view) breakerStatus(g *fleetfile.Group, d decision) *hangarv1.BreakerStatus {
 	res := v.out.Groups[g.ID]
 	b := &hangarv1.BreakerStatus{State: d.breaker, OpenAgents: int32(res.OpenVotes), CallingAgents: int32(res.Callers)}
 	for _, ar := range v.agents {
@@ -119,7 +119,7 @@ func (v *view) breakerStatus(g *config.Group, d decision) *hangarv1.BreakerStatu
 	return b
 }
 
-func (v *view) memberStatus(g *config.Group, m config.Member, gm aggregate.GroupMember, d decision) *hangarv1.MemberStatus {
+func (v *view) memberStatus(g *fleetfile.Group, m fleetfile.Member, gm aggregate.GroupMember, d decision) *hangarv1.MemberStatus {
 	mr := v.out.Members[m.ID]
 	state, sreason := v.memberState(m.ID)
 	ms := &hangarv1.MemberStatus{
@@ -210,7 +210,7 @@ func (s *Server) GetServerStatus(ctx context.Context, req *hangarv1.GetServerSta
 	return v.serverStatus(srv), nil
 }
 
-func (v *view) serverStatus(srv *config.Server) *hangarv1.ServerStatus {
+func (v *view) serverStatus(srv *fleetfile.Server) *hangarv1.ServerStatus {
 	mr := v.out.Members[srv.ID]
 	state, reason := v.memberState(srv.ID)
 	ss := &hangarv1.ServerStatus{
@@ -218,7 +218,7 @@ func (v *view) serverStatus(srv *config.Server) *hangarv1.ServerStatus {
 		Probers: mr.Probers, ProbesReady: int32(mr.Votes.Ready), ProbesDegraded: int32(mr.Votes.Degraded),
 	}
 	for _, gid := range sortedKeys(v.fleet.Groups) {
-		if slices.ContainsFunc(v.fleet.Groups[gid].Members, func(m config.Member) bool { return m.ID == srv.ID }) {
+		if slices.ContainsFunc(v.fleet.Groups[gid].Members, func(m fleetfile.Member) bool { return m.ID == srv.ID }) {
 			ss.Groups = append(ss.Groups, gid)
 		}
 	}
@@ -233,8 +233,8 @@ func (v *view) serverStatus(srv *config.Server) *hangarv1.ServerStatus {
 
 // endpoint is where a server is reached: its URL, or the first word of a
 // subprocess' command (its arguments may hold secrets).
-func endpoint(srv *config.Server) string {
-	if srv.Mode == config.ModeSubprocess && len(srv.Command) > 0 {
+func endpoint(srv *fleetfile.Server) string {
+	if srv.Mode == fleetfile.ModeSubprocess && len(srv.Command) > 0 {
 		return srv.Command[0]
 	}
 	return srv.Endpoint

@@ -11,11 +11,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hangarmesh/hangar/controlplane/store"
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 func TestToStatus(t *testing.T) {
-	cfgErr := config.Errors{{File: "config.yaml", Line: 7, Path: "mcp_servers.g.strategy", Msg: "unknown strategy"}}
+	cfgErr := fleetfile.Errors{{File: "config.yaml", Line: 7, Path: "mcp_servers.g.strategy", Msg: "unknown strategy"}}
 	denied := status.Error(codes.PermissionDenied, "no")
 	tests := []struct {
 		name     string

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // BenchmarkCompute decides a fleet of 50 members in 20 groups (5 members
@@ -18,11 +18,11 @@ func BenchmarkCompute(b *testing.B) {
 	for i := range members {
 		members[i] = fmt.Sprintf("mcp-server-%02d", i)
 	}
-	var groups []*config.Group
+	var groups []*fleetfile.Group
 	for gi := range nGroups {
 		g := grp(fmt.Sprintf("group-%02d", gi))
 		if gi%2 == 0 {
-			g.Strategy = config.StrategyPriority
+			g.Strategy = fleetfile.StrategyPriority
 		}
 		for j := range 5 {
 			g.Members = append(g.Members, mem(members[(gi*5+j)%nMembers], 1+j))

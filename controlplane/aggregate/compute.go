@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // Defaults for a group whose health block leaves a field at zero.
@@ -55,13 +55,13 @@ func Compute(in Input) Output {
 
 // memberSet lists the members of a fleet and the groups containing each.
 type memberSet struct {
-	ids    []string                   // sorted
-	index  map[string]int             // member id → its index in ids
-	groups map[string][]*config.Group // member id → its groups, by group id
+	ids    []string                      // sorted
+	index  map[string]int                // member id → its index in ids
+	groups map[string][]*fleetfile.Group // member id → its groups, by group id
 }
 
-func members(f *config.Fleet) memberSet {
-	ms := memberSet{groups: map[string][]*config.Group{}}
+func members(f *fleetfile.Fleet) memberSet {
+	ms := memberSet{groups: map[string][]*fleetfile.Group{}}
 	if f == nil {
 		return ms
 	}
@@ -77,7 +77,7 @@ func members(f *config.Fleet) memberSet {
 	}
 	for id, gs := range ms.groups {
 		ms.ids = append(ms.ids, id)
-		slices.SortFunc(gs, func(a, b *config.Group) int { return cmp.Compare(a.ID, b.ID) })
+		slices.SortFunc(gs, func(a, b *fleetfile.Group) int { return cmp.Compare(a.ID, b.ID) })
 	}
 	slices.Sort(ms.ids)
 	ms.index = make(map[string]int, len(ms.ids))
@@ -101,14 +101,14 @@ func (ms memberSet) probers(member string) int {
 	return n
 }
 
-func probersOf(g *config.Group) int {
+func probersOf(g *fleetfile.Group) int {
 	if g.Health.Probers > 0 {
 		return g.Health.Probers
 	}
 	return defaultProbers
 }
 
-func quorumOf(g *config.Group) float64 {
+func quorumOf(g *fleetfile.Group) float64 {
 	if g.Health.Quorum > 0 {
 		return g.Health.Quorum
 	}
@@ -125,7 +125,7 @@ type tally struct {
 
 // count reads every agent's view of member: probe verdicts and the traffic
 // quorum of each of its groups.
-func count(in Input, member string, probers []string, groups []*config.Group) tally {
+func count(in Input, member string, probers []string, groups []*fleetfile.Group) tally {
 	t := tally{
 		result:   MemberResult{ID: member, Probers: probers},
 		ejecting: make(map[string][]string, len(groups)),
@@ -197,17 +197,17 @@ func moreThan(votes, total int, q float64) bool {
 }
 
 // group decides one group's rotation, breaker and state.
-func group(in Input, g *config.Group, tallies map[string]tally) GroupResult {
+func group(in Input, g *fleetfile.Group, tallies map[string]tally) GroupResult {
 	q := quorumOf(g)
 	r := GroupResult{ID: g.ID, Members: make([]GroupMember, 0, len(g.Members))}
 	for _, id := range in.Drained[g.ID] {
-		if slices.ContainsFunc(g.Members, func(m config.Member) bool { return m.ID == id }) {
+		if slices.ContainsFunc(g.Members, func(m fleetfile.Member) bool { return m.ID == id }) {
 			r.Drained = append(r.Drained, id)
 		}
 	}
 	slices.Sort(r.Drained)
 	r.Drained = slices.Compact(r.Drained)
-	var inRotation []config.Member
+	var inRotation []fleetfile.Member
 	for _, m := range g.Members {
 		gm := member(g, m, tallies[m.ID], q, slices.Contains(r.Drained, m.ID), in.Confirmed[m.ID])
 		if gm.InRotation {
@@ -215,11 +215,11 @@ func group(in Input, g *config.Group, tallies map[string]tally) GroupResult {
 		}
 		r.Members = append(r.Members, gm)
 	}
-	slices.SortStableFunc(inRotation, func(a, b config.Member) int { return cmp.Compare(a.Priority, b.Priority) })
+	slices.SortStableFunc(inRotation, func(a, b fleetfile.Member) int { return cmp.Compare(a.Priority, b.Priority) })
 	for _, m := range inRotation {
 		r.Rotation = append(r.Rotation, m.ID)
 	}
-	if g.Strategy == config.StrategyPriority && len(r.Rotation) > 0 {
+	if g.Strategy == fleetfile.StrategyPriority && len(r.Rotation) > 0 {
 		r.ActiveMember = r.Rotation[0]
 	}
 	for _, a := range in.Agents {
@@ -239,7 +239,7 @@ func group(in Input, g *config.Group, tallies map[string]tally) GroupResult {
 // ejects by where it comes from (docs/design.md §4.2): one caller's
 // ejection on server evidence; path evidence when a confirmation probe
 // failed, or when more than the quorum of recent callers agree.
-func member(g *config.Group, m config.Member, t tally, q float64, drained, confirmed bool) GroupMember {
+func member(g *fleetfile.Group, m fleetfile.Member, t tally, q float64, drained, confirmed bool) GroupMember {
 	gm := GroupMember{
 		ID: m.ID, Priority: m.Priority, Weight: m.Weight,
 		Callers: t.callers, Ejecting: t.ejecting[g.ID], ServerErrors: t.server[g.ID],

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // verdict is what one agent reports about probing member "m".
@@ -94,7 +94,7 @@ func TestProbeVerdicts(t *testing.T) {
 				}
 				agents = append(agents, a)
 			}
-			f := fleet([]*config.Group{with(grp("g", mem("m", 1)), func(g *config.Group) { g.Health.Probers = tt.probers })})
+			f := fleet([]*fleetfile.Group{with(grp("g", mem("m", 1)), func(g *fleetfile.Group) { g.Health.Probers = tt.probers })})
 
 			got := Compute(Input{Fleet: f, Agents: agents, Now: now}).Members["m"]
 
@@ -172,8 +172,8 @@ func TestTrafficQuorum(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := with(grp("g", mem("m", 1)), func(g *config.Group) { g.Health.Quorum = tt.quorum })
-			got := Compute(Input{Fleet: fleet([]*config.Group{g}), Agents: tt.agents, Now: now}).Groups["g"].Members[0]
+			g := with(grp("g", mem("m", 1)), func(g *fleetfile.Group) { g.Health.Quorum = tt.quorum })
+			got := Compute(Input{Fleet: fleet([]*fleetfile.Group{g}), Agents: tt.agents, Now: now}).Groups["g"].Members[0]
 			want := GroupMember{ID: "m", Priority: 1, Weight: 1, InRotation: tt.in, Callers: tt.callers, Ejecting: tt.ejecting}
 			if !tt.in {
 				want.Reason = ReasonTrafficQuorum
@@ -188,9 +188,9 @@ func TestTrafficQuorum(t *testing.T) {
 // TestMemberInTwoGroups: m is in g1 (quorum 0.5, probers 1) and g2 (quorum
 // 0.25, probers 3); rotation is decided per group, probing once for both.
 func TestMemberInTwoGroups(t *testing.T) {
-	g1 := with(grp("g1", mem("m", 1), mem("x", 2)), func(g *config.Group) { g.Health.Quorum, g.Health.Probers = 0.5, 1 })
-	g2 := with(grp("g2", mem("y", 1), mem("m", 2)), func(g *config.Group) { g.Health.Quorum, g.Health.Probers = 0.25, 3 })
-	f := fleet([]*config.Group{g1, g2})
+	g1 := with(grp("g1", mem("m", 1), mem("x", 2)), func(g *fleetfile.Group) { g.Health.Quorum, g.Health.Probers = 0.5, 1 })
+	g2 := with(grp("g2", mem("y", 1), mem("m", 2)), func(g *fleetfile.Group) { g.Health.Quorum, g.Health.Probers = 0.25, 3 })
+	f := fleet([]*fleetfile.Group{g1, g2})
 	tests := []struct {
 		name     string
 		ejects   map[string][]string // caller → groups it ejects m in; three callers a, b, c
@@ -263,7 +263,7 @@ func TestReasons(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := fleet([]*config.Group{grp("g", mem("m", 1), mem("n", 1))})
+			f := fleet([]*fleetfile.Group{grp("g", mem("m", 1), mem("n", 1))})
 			got := Compute(Input{Fleet: f, Agents: tt.agents, Drained: tt.drained, Now: now}).Groups["g"]
 			var wantRotation []string
 			for _, c := range []struct{ id, reason string }{{"m", tt.reason}, {"n", tt.nReason}} {
@@ -323,8 +323,8 @@ func TestBreaker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := with(grp("g", mem("m", 1)), func(g *config.Group) { g.Health.Quorum = tt.quorum })
-			got := Compute(Input{Fleet: fleet([]*config.Group{g}), Agents: tt.agents, Now: now}).Groups["g"]
+			g := with(grp("g", mem("m", 1)), func(g *fleetfile.Group) { g.Health.Quorum = tt.quorum })
+			got := Compute(Input{Fleet: fleet([]*fleetfile.Group{g}), Agents: tt.agents, Now: now}).Groups["g"]
 			wantState := StateHealthy
 			if tt.open {
 				wantState = StateDegraded
@@ -338,48 +338,48 @@ func TestBreaker(t *testing.T) {
 }
 
 func TestRotationAndState(t *testing.T) {
-	members := []config.Member{mem("c", 3), mem("a2", 2), mem("b", 1), mem("a1", 2)}
+	members := []fleetfile.Member{mem("c", 3), mem("a2", 2), mem("b", 1), mem("a1", 2)}
 	tests := []struct {
 		name       string
-		strategy   config.Strategy
+		strategy   fleetfile.Strategy
 		minHealthy int
 		drained    []string
 		open       bool
 		want       GroupResult // ID and Members are not compared
 	}{
-		{name: "priority: lowest number serves, ties in config order", strategy: config.StrategyPriority,
+		{name: "priority: lowest number serves, ties in config order", strategy: fleetfile.StrategyPriority,
 			want: GroupResult{State: StateHealthy, Rotation: []string{"b", "a2", "a1", "c"}, ActiveMember: "b"}},
-		{name: "priority: failover to the next priority", strategy: config.StrategyPriority, drained: []string{"b"},
+		{name: "priority: failover to the next priority", strategy: fleetfile.StrategyPriority, drained: []string{"b"},
 			want: GroupResult{State: StateHealthy, Rotation: []string{"a2", "a1", "c"}, Drained: []string{"b"}, ActiveMember: "a2"}},
-		{name: "round robin has no active member", strategy: config.StrategyRoundRobin,
+		{name: "round robin has no active member", strategy: fleetfile.StrategyRoundRobin,
 			want: GroupResult{State: StateHealthy, Rotation: []string{"b", "a2", "a1", "c"}}},
-		{name: "weighted round robin has no active member", strategy: config.StrategyWeightedRoundRobin,
+		{name: "weighted round robin has no active member", strategy: fleetfile.StrategyWeightedRoundRobin,
 			drained: []string{"a2"},
 			want:    GroupResult{State: StateHealthy, Rotation: []string{"b", "a1", "c"}, Drained: []string{"a2"}}},
-		{name: "fewer than min_healthy is partial", strategy: config.StrategyRandom, minHealthy: 3,
+		{name: "fewer than min_healthy is partial", strategy: fleetfile.StrategyRandom, minHealthy: 3,
 			drained: []string{"a1", "c"},
 			want:    GroupResult{State: StatePartial, Rotation: []string{"b", "a2"}, Drained: []string{"a1", "c"}}},
-		{name: "exactly min_healthy is healthy", strategy: config.StrategyRandom, minHealthy: 2,
+		{name: "exactly min_healthy is healthy", strategy: fleetfile.StrategyRandom, minHealthy: 2,
 			drained: []string{"a1", "c"},
 			want:    GroupResult{State: StateHealthy, Rotation: []string{"b", "a2"}, Drained: []string{"a1", "c"}}},
-		{name: "min_healthy 0 counts as 1", strategy: config.StrategyLeastConnections, minHealthy: 0,
+		{name: "min_healthy 0 counts as 1", strategy: fleetfile.StrategyLeastConnections, minHealthy: 0,
 			drained: []string{"a1", "c", "a2"},
 			want:    GroupResult{State: StateHealthy, Rotation: []string{"b"}, Drained: []string{"a1", "a2", "c"}}},
-		{name: "none in rotation is inactive", strategy: config.StrategyPriority,
+		{name: "none in rotation is inactive", strategy: fleetfile.StrategyPriority,
 			drained: []string{"a1", "c", "a2", "b"},
 			want:    GroupResult{State: StateInactive, Drained: []string{"a1", "a2", "b", "c"}}},
-		{name: "an open breaker is degraded whatever the rotation", strategy: config.StrategyPriority, open: true,
+		{name: "an open breaker is degraded whatever the rotation", strategy: fleetfile.StrategyPriority, open: true,
 			want: GroupResult{State: StateDegraded, Rotation: []string{"b", "a2", "a1", "c"}, ActiveMember: "b",
 				BreakerOpen: true, OpenVotes: 1, Callers: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := with(grp("g", members...), func(g *config.Group) { g.Strategy, g.MinHealthy = tt.strategy, tt.minHealthy })
+			g := with(grp("g", members...), func(g *fleetfile.Group) { g.Strategy, g.MinHealthy = tt.strategy, tt.minHealthy })
 			var agents []AgentView
 			if tt.open {
 				agents = append(agents, agent("a", callsGroup("g", time.Second, Open)))
 			}
-			in := Input{Fleet: fleet([]*config.Group{g}), Agents: agents, Drained: map[string][]string{"g": tt.drained}, Now: now}
+			in := Input{Fleet: fleet([]*fleetfile.Group{g}), Agents: agents, Drained: map[string][]string{"g": tt.drained}, Now: now}
 			got := Compute(in).Groups["g"]
 			got.ID, got.Members = "", nil
 			if d := cmp.Diff(tt.want, got); d != "" {
@@ -390,8 +390,8 @@ func TestRotationAndState(t *testing.T) {
 }
 
 func TestAssignments(t *testing.T) {
-	f := fleet([]*config.Group{
-		with(grp("g", mem("m", 1), mem("n", 1)), func(g *config.Group) { g.Health.Probers = 3 }),
+	f := fleet([]*fleetfile.Group{
+		with(grp("g", mem("m", 1), mem("n", 1)), func(g *fleetfile.Group) { g.Health.Probers = 3 }),
 	}, "solo", "unserved")
 	agents := []AgentView{
 		agent("a", serves("m", "n", "solo", "not-in-fleet")),
@@ -438,7 +438,7 @@ func TestEmptyInput(t *testing.T) {
 	if d := cmp.Diff(want, out); d != "" {
 		t.Errorf("nil fleet (-want +got):\n%s", d)
 	}
-	out = Compute(Input{Fleet: fleet([]*config.Group{grp("g", mem("m", 1))}), Now: now})
+	out = Compute(Input{Fleet: fleet([]*fleetfile.Group{grp("g", mem("m", 1))}), Now: now})
 	if g := out.Groups["g"]; g.State != StateHealthy || !slices.Equal(g.Rotation, []string{"m"}) || len(out.Assignments) != 0 {
 		t.Errorf("no agents: group %+v, assignments %v; want m healthy in rotation, no assignments", g, out.Assignments)
 	}
@@ -456,7 +456,7 @@ mcp_servers:
     strategy: priority
     members: [{id: my-mcp, priority: 1}, {id: my-mcp-backup, priority: 2}]
 `
-	f, err := config.Parse("config.yaml", []byte(src), func(string) (string, bool) { return "", false })
+	f, err := fleetfile.Parse("config.yaml", []byte(src), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,8 +517,8 @@ func TestDeterministic(t *testing.T) {
 // randomInput is a fleet of 12 members in 4 groups and 30 agents with
 // random views of them.
 func randomInput(r *rand.Rand) Input {
-	strategies := []config.Strategy{config.StrategyPriority, config.StrategyRoundRobin, config.StrategyRandom}
-	var groups []*config.Group
+	strategies := []fleetfile.Strategy{fleetfile.StrategyPriority, fleetfile.StrategyRoundRobin, fleetfile.StrategyRandom}
+	var groups []*fleetfile.Group
 	for gi := range 4 {
 		g := grp(fmt.Sprintf("g%d", gi))
 		g.Strategy = strategies[r.IntN(len(strategies))]
@@ -594,7 +594,7 @@ func TestStrings(t *testing.T) {
 // confirmation probe (or the quorum).
 func TestEvidenceBySource(t *testing.T) {
 	g := grp("g", mem("p", 1), mem("b", 2))
-	f := fleet([]*config.Group{g})
+	f := fleet([]*fleetfile.Group{g})
 	serverEvidence := func(a *AgentView) {
 		v := a.Members["p"]
 		v.ServerEjectedIn = []string{"g"}

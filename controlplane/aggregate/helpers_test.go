@@ -3,19 +3,19 @@ package aggregate
 import (
 	"time"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // grp is a group with the parser's defaults and the given members.
-func grp(id string, members ...config.Member) *config.Group {
-	return &config.Group{
+func grp(id string, members ...fleetfile.Member) *fleetfile.Group {
+	return &fleetfile.Group{
 		ID:         id,
-		Strategy:   config.StrategyRoundRobin,
+		Strategy:   fleetfile.StrategyRoundRobin,
 		MinHealthy: 1,
 		Members:    members,
-		Health:     config.GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1, Quorum: 0.5, Probers: 2},
+		Health:     fleetfile.GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1, Quorum: 0.5, Probers: 2},
 	}
 }
 
@@ -25,16 +25,16 @@ func with[T any](v *T, f func(*T)) *T {
 	return v
 }
 
-func mem(id string, priority int) config.Member {
-	return config.Member{ID: id, Priority: priority, Weight: 1}
+func mem(id string, priority int) fleetfile.Member {
+	return fleetfile.Member{ID: id, Priority: priority, Weight: 1}
 }
 
 // fleet holds the given groups and a remote server for each member and
 // each extra id.
-func fleet(groups []*config.Group, extra ...string) *config.Fleet {
-	f := &config.Fleet{Servers: map[string]*config.Server{}, Groups: map[string]*config.Group{}}
+func fleet(groups []*fleetfile.Group, extra ...string) *fleetfile.Fleet {
+	f := &fleetfile.Fleet{Servers: map[string]*fleetfile.Server{}, Groups: map[string]*fleetfile.Group{}}
 	add := func(id string) {
-		f.Servers[id] = &config.Server{ID: id, Mode: config.ModeRemote, Endpoint: "http://" + id + "/mcp"}
+		f.Servers[id] = &fleetfile.Server{ID: id, Mode: fleetfile.ModeRemote, Endpoint: "http://" + id + "/mcp"}
 	}
 	for _, g := range groups {
 		f.Groups[g.ID] = g

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // CallWindow is how recent an agent's last call must be for the agent to
@@ -107,7 +107,7 @@ type GroupView struct {
 
 // Input is everything Compute decides from.
 type Input struct {
-	Fleet   *config.Fleet       // nil: no members or groups
+	Fleet   *fleetfile.Fleet    // nil: no members or groups
 	Agents  []AgentView         // connected agents only, in any order
 	Drained map[string][]string // group id → members an operator drained
 	// Confirmed names the members whose confirmation probe (another

@@ -33,7 +33,7 @@ import (
 	"github.com/hangarmesh/hangar/controlplane/etcdnode"
 	"github.com/hangarmesh/hangar/controlplane/server"
 	"github.com/hangarmesh/hangar/controlplane/store"
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	"github.com/hangarmesh/hangar/internal/sighup"
 	"github.com/hangarmesh/hangar/internal/version"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
@@ -146,7 +146,7 @@ func applyFleetConfig(ctx context.Context, st *store.Store, s Settings, seedOnly
 	if err != nil {
 		return fmt.Errorf("read --fleet-config: %w", err)
 	}
-	if _, err := config.Parse(path, data, os.LookupEnv); err != nil {
+	if _, err := fleetfile.Parse(path, data, os.LookupEnv); err != nil {
 		return fmt.Errorf("--fleet-config refused (the stored configuration is unchanged):\n%w", err)
 	}
 	var rev int64

@@ -96,7 +96,7 @@ type TLS struct {
 func (t TLS) empty() bool { return t.CertFile == "" && t.KeyFile == "" && t.TrustedCAFile == "" }
 
 // DefaultMaxRequestBytes is etcd's request size limit on the nodes Hangar
-// runs: room for the largest fleet file (dataplane/config.MaxBytes) in a
+// runs: room for the largest fleet file (internal/fleetfile.MaxBytes) in a
 // snapshot record with the routing state of a large fleet.
 const DefaultMaxRequestBytes = 4 << 20
 

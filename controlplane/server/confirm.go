@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hangarmesh/hangar/controlplane/aggregate"
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -116,7 +116,7 @@ func (c *confirmer) finish(id uint64, agent string, ok bool, now time.Time) (mem
 // requestConfirmations asks for a confirmation of every member that an
 // agent has out of a group's local rotation while the group's global
 // rotation still has it (path evidence short of the quorum).
-func (r *Replica) requestConfirmations(ctx context.Context, fleet *config.Fleet, out aggregate.Output, views []aggregate.AgentView, now time.Time) {
+func (r *Replica) requestConfirmations(ctx context.Context, fleet *fleetfile.Fleet, out aggregate.Output, views []aggregate.AgentView, now time.Time) {
 	for _, g := range out.Groups {
 		gc := fleet.Groups[g.ID]
 		for _, m := range g.Members {
@@ -134,7 +134,7 @@ func (r *Replica) requestConfirmations(ctx context.Context, fleet *config.Fleet,
 // another replica through etcd (askRemote).
 func (r *Replica) askConfirmation(ctx context.Context, m aggregate.GroupMember, probers []string, views []aggregate.AgentView, deadline time.Duration, now time.Time) {
 	if deadline <= 0 {
-		deadline = config.DefaultConfirmTimeout
+		deadline = fleetfile.DefaultConfirmTimeout
 	}
 	conns := r.hub.agents()
 	pick := func(ok func(*agentConn) bool) *agentConn {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/hangarmesh/hangar/controlplane/aggregate"
 	"github.com/hangarmesh/hangar/controlplane/store"
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -59,7 +59,7 @@ func (r *Replica) campaign(ctx context.Context, sess *concurrency.Session) error
 type decider struct {
 	yaml    []byte
 	sha     string // ConfigSHA256(yaml)
-	fleet   *config.Fleet
+	fleet   *fleetfile.Fleet
 	drained map[string][]string
 	remote  map[string][]byte // other replicas' reports
 	resets  map[string]uint64 // operator breaker resets by group
@@ -102,7 +102,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 			if !ok {
 				return nil
 			}
-			if f, err := config.Parse("etcd:config", v.Data, os.LookupEnv); err != nil {
+			if f, err := fleetfile.Parse("etcd:config", v.Data, os.LookupEnv); err != nil {
 				r.log.Error("stored_config_invalid", "revision", v.Rev, "error", err.Error())
 			} else {
 				d.yaml, d.sha, d.fleet = v.Data, ConfigSHA256(v.Data), f
@@ -304,7 +304,7 @@ func AgentView(ar *hangarv1.AgentReport) aggregate.AgentView {
 }
 
 // record builds the stored snapshot from a decision (without Created).
-func record(yaml []byte, fleet *config.Fleet, out aggregate.Output, resets map[string]uint64) *hangarv1.SnapshotRecord {
+func record(yaml []byte, fleet *fleetfile.Fleet, out aggregate.Output, resets map[string]uint64) *hangarv1.SnapshotRecord {
 	sum := sha256.Sum256(yaml)
 	snap := &hangarv1.Snapshot{FleetConfig: yaml, ConfigHash: hex.EncodeToString(sum[:])}
 	for _, id := range fleet.Order {

@@ -13,9 +13,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/controlclient"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	"github.com/hangarmesh/hangar/internal/grpccred"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -48,7 +48,7 @@ func (a *managedAgent) markInstalled() { a.once.Do(func() { close(a.installed) }
 // ApplySnapshot implements controlclient.Agent.
 func (a *managedAgent) ApplySnapshot(s *hangarv1.Snapshot) error {
 	if !a.local && len(s.GetFleetConfig()) > 0 && s.GetConfigHash() != a.rt.configHash() {
-		fleet, err := config.Parse("control-plane snapshot", s.GetFleetConfig(), os.LookupEnv)
+		fleet, err := fleetfile.Parse("control-plane snapshot", s.GetFleetConfig(), os.LookupEnv)
 		if err != nil {
 			return fmt.Errorf("fleet configuration of snapshot %d: %w", s.GetVersion(), err)
 		}

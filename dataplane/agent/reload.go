@@ -11,7 +11,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // reloadDebounce coalesces the burst of events one save makes (editors
@@ -24,12 +24,12 @@ const reloadDebounce = 100 * time.Millisecond
 // configuration stays.
 type configReloader struct {
 	path    string
-	install func(*config.Fleet) error
+	install func(*fleetfile.Fleet) error
 	log     *slog.Logger
 	current []byte // the contents in force
 }
 
-func newConfigReloader(path string, current []byte, install func(*config.Fleet) error, log *slog.Logger) *configReloader {
+func newConfigReloader(path string, current []byte, install func(*fleetfile.Fleet) error, log *slog.Logger) *configReloader {
 	return &configReloader{path: path, install: install, log: log, current: current}
 }
 
@@ -97,7 +97,7 @@ func (r *configReloader) reload(force bool) {
 	if !force && bytes.Equal(data, r.current) {
 		return
 	}
-	fleet, err := config.Parse(r.path, data, os.LookupEnv)
+	fleet, err := fleetfile.Parse(r.path, data, os.LookupEnv)
 	if err != nil {
 		r.log.Error("config_reload_refused", "path", r.path, "error", err.Error(), "running", "previous configuration")
 		return

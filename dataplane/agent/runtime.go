@@ -6,9 +6,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/gateway"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // drainGrace is how long a replaced router keeps serving the calls it
@@ -45,7 +45,7 @@ func newFleetRuntime(ctx context.Context, log *slog.Logger, obs router.Observer,
 
 // install starts a router for fleet and makes it the one in force; the
 // previous one drains for drainGrace and stops.
-func (rt *fleetRuntime) install(fleet *config.Fleet, hash string) error {
+func (rt *fleetRuntime) install(fleet *fleetfile.Fleet, hash string) error {
 	r, err := router.New(fleet, router.Options{Logger: rt.log, Observer: rt.obs})
 	if err != nil {
 		return err

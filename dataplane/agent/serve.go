@@ -19,12 +19,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hangarmesh/hangar/dataplane/accesslog"
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/controlclient"
 	"github.com/hangarmesh/hangar/dataplane/gateway"
 	"github.com/hangarmesh/hangar/dataplane/metrics"
 	"github.com/hangarmesh/hangar/dataplane/router"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	"github.com/hangarmesh/hangar/internal/secretfile"
 	"github.com/hangarmesh/hangar/internal/sighup"
 	"github.com/hangarmesh/hangar/internal/version"
@@ -47,13 +47,13 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	hup, stopHUP := sighup.Notify()
 	defer stopHUP()
 
-	var fleet *config.Fleet
+	var fleet *fleetfile.Fleet
 	var fleetData []byte
 	if s.ConfigPath != "" {
 		if fleetData, err = os.ReadFile(s.ConfigPath); err != nil {
 			return fmt.Errorf("read fleet config (nothing was started): %w", err)
 		}
-		if fleet, err = config.Parse(s.ConfigPath, fleetData, os.LookupEnv); err != nil {
+		if fleet, err = fleetfile.Parse(s.ConfigPath, fleetData, os.LookupEnv); err != nil {
 			return fmt.Errorf("invalid fleet configuration (nothing was started):\n%w", err)
 		}
 		log.Info("config_loaded", "path", s.ConfigPath, "servers", len(fleet.Servers), "groups", len(fleet.Groups))
@@ -108,7 +108,7 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	defer rt.wait()
 	// SIGHUP and edits of --config reload it; without --config, SIGHUP
 	// is logged and ignored (it would otherwise end the process).
-	install := func(f *config.Fleet) error { return rt.install(f, "") }
+	install := func(f *fleetfile.Fleet) error { return rt.install(f, "") }
 	eg.Go(func() error { return newConfigReloader(s.ConfigPath, fleetData, install, log).Run(ctx, hup) })
 	eg.Go(func() error {
 		select {
@@ -150,7 +150,7 @@ func gatewayOptions(s Settings) gateway.Options {
 // control-plane client drives, and the client itself. A fleet from
 // --config is installed at once; otherwise the last snapshot in the state
 // dir is, so the agent serves within a second even with every replica down.
-func startManaged(ctx context.Context, s Settings, fleet *config.Fleet, met *metrics.Agent, obs router.Observer, log *slog.Logger) (*fleetRuntime, *managedAgent, *controlclient.Client, error) {
+func startManaged(ctx context.Context, s Settings, fleet *fleetfile.Fleet, met *metrics.Agent, obs router.Observer, log *slog.Logger) (*fleetRuntime, *managedAgent, *controlclient.Client, error) {
 	dial, err := dialOptions(s)
 	if err != nil {
 		return nil, nil, nil, err

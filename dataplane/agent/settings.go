@@ -19,7 +19,7 @@ import (
 
 // Settings are the agent's process settings, from flags, environment and
 // an optional settings file (through viper, in Run). The fleet file itself
-// is parsed by package config.
+// is parsed by package fleetfile (internal/fleetfile).
 type Settings struct {
 	ConfigPath    string // fleet configuration file
 	HTTP          bool   // serve Streamable HTTP instead of stdio

@@ -10,9 +10,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/router"
 	"github.com/hangarmesh/hangar/e2e/mathserver"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // The front door's cost per tools/call next to a plain reverse proxy's, in
@@ -65,16 +65,16 @@ func BenchmarkPathReverseProxy(b *testing.B) {
 
 func BenchmarkPathFrontDoor(b *testing.B) {
 	up := upstreamServer(b)
-	f := &config.Fleet{
-		Servers: map[string]*config.Server{"m": {ID: "m", Mode: config.ModeRemote, Endpoint: up.URL + "/mcp",
+	f := &fleetfile.Fleet{
+		Servers: map[string]*fleetfile.Server{"m": {ID: "m", Mode: fleetfile.ModeRemote, Endpoint: up.URL + "/mcp",
 			HealthCheckInterval: time.Hour, MaxConsecutiveFailures: 3,
-			HTTP: config.HTTPConfig{ConnectTimeout: time.Second, ReadTimeout: 10 * time.Second}}},
-		Groups: map[string]*config.Group{"g": {ID: "g", Strategy: config.StrategyPriority, MinHealthy: 1,
-			Members:        []config.Member{{ID: "m", Priority: 1, Weight: 1}},
-			Health:         config.GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1},
-			CircuitBreaker: config.CircuitBreaker{FailureThreshold: 10, ResetTimeout: time.Minute, ProbeCount: 1},
-			Failover:       config.Failover{MaxAttempts: 2},
-			ToolAccess:     config.ToolAccess{Mode: "front_door"}}},
+			HTTP: fleetfile.HTTPConfig{ConnectTimeout: time.Second, ReadTimeout: 10 * time.Second}}},
+		Groups: map[string]*fleetfile.Group{"g": {ID: "g", Strategy: fleetfile.StrategyPriority, MinHealthy: 1,
+			Members:        []fleetfile.Member{{ID: "m", Priority: 1, Weight: 1}},
+			Health:         fleetfile.GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1},
+			CircuitBreaker: fleetfile.CircuitBreaker{FailureThreshold: 10, ResetTimeout: time.Minute, ProbeCount: 1},
+			Failover:       fleetfile.Failover{MaxAttempts: 2},
+			ToolAccess:     fleetfile.ToolAccess{Mode: "front_door"}}},
 		Order: []string{"m", "g"},
 	}
 	r, err := router.New(f, router.Options{})

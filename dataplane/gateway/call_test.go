@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 const testFleet = `
@@ -25,7 +25,7 @@ mcp_servers:
 // contacted: parseCall only reads the configuration.
 func newTestGateway(t *testing.T) *Gateway {
 	t.Helper()
-	fleet, err := config.Parse("test.yaml", []byte(testFleet), nil)
+	fleet, err := fleetfile.Parse("test.yaml", []byte(testFleet), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

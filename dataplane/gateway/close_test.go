@@ -12,9 +12,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/upstream"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // blackholeDelete is a member that opens sessions but never answers the
@@ -55,8 +55,8 @@ func TestCloseSessionsDoesNotWaitPerSessionOnASilentMember(t *testing.T) {
 	ts := httptest.NewServer(blackholeDelete(release))
 	defer ts.Close()
 	defer close(release)
-	m, err := upstream.New(&config.Server{ID: "b", Mode: config.ModeRemote, Endpoint: ts.URL,
-		HTTP: config.HTTPConfig{ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second}}, upstream.Options{})
+	m, err := upstream.New(&fleetfile.Server{ID: "b", Mode: fleetfile.ModeRemote, Endpoint: ts.URL,
+		HTTP: fleetfile.HTTPConfig{ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second}}, upstream.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

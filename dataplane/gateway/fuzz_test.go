@@ -10,14 +10,14 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // fuzzGateway is newTestGateway for fuzz targets, with a front-door tool.
 func fuzzGateway(f *testing.F) *Gateway {
 	f.Helper()
-	fleet, err := config.Parse("test.yaml", []byte(testFleet), nil)
+	fleet, err := fleetfile.Parse("test.yaml", []byte(testFleet), nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -22,9 +22,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/router"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // Version is the agent version announced to clients.
@@ -160,7 +160,7 @@ func (g *Gateway) firstProbesDone() bool {
 		}
 		for _, spec := range gr.Members {
 			m, ok := g.r().Member(spec.ID)
-			if !ok || fleet.Servers[spec.ID].Mode != config.ModeRemote || m.Tools() != nil {
+			if !ok || fleet.Servers[spec.ID].Mode != fleetfile.ModeRemote || m.Tools() != nil {
 				continue
 			}
 			if m.Status().LastCheck == nil {
@@ -284,7 +284,7 @@ func (g *Gateway) wantedTools() map[string]wanted {
 	return out
 }
 
-func byPriority(ms []config.Member) []config.Member {
+func byPriority(ms []fleetfile.Member) []fleetfile.Member {
 	out := slices.Clone(ms)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Priority < out[j].Priority })
 	return out

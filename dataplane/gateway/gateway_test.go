@@ -13,9 +13,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/router"
 	"github.com/hangarmesh/hangar/e2e/mathserver"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // frontDoorGateway returns a gateway whose front_door group has one
@@ -25,7 +25,7 @@ func frontDoorGateway(t *testing.T, run bool) *mcp.ClientSession {
 	t.Helper()
 	up := mathserver.New(mathserver.Options{Name: "m1", Seed: 1})
 	hs := httptest.NewServer(up.Handler())
-	fleet, err := config.Parse("test.yaml", fmt.Appendf(nil, `mcp_servers:
+	fleet, err := fleetfile.Parse("test.yaml", fmt.Appendf(nil, `mcp_servers:
   m1: {mode: remote, endpoint: %s/mcp}
   math: {mode: group, tool_access: {mode: front_door}, members: [{id: m1}]}
 `, hs.URL), nil)

@@ -12,14 +12,14 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/router"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 func limitedGateway(t *testing.T, clk clock.Clock, max int) *Gateway {
 	t.Helper()
-	fleet, err := config.Parse("test.yaml", []byte(testFleet), nil)
+	fleet, err := fleetfile.Parse("test.yaml", []byte(testFleet), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestRequestLimitIsTheOption(t *testing.T) {
 		{"raised to 8 MiB", 8 << 20, http.StatusOK},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fleet, err := config.Parse("test.yaml", []byte(testFleet), nil)
+			fleet, err := fleetfile.Parse("test.yaml", []byte(testFleet), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,10 +13,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/outcome"
 	"github.com/hangarmesh/hangar/dataplane/router"
 	"github.com/hangarmesh/hangar/dataplane/upstream"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // outbox delivers messages to a client. related is the client request a
@@ -348,7 +348,7 @@ func (cs *clientSession) SessionClosed(us *upstream.Session, _ error) {
 
 func (g *Gateway) inGroup(group, member string) bool {
 	gr, ok := g.r().Fleet().Groups[group]
-	return ok && slices.ContainsFunc(gr.Members, func(m config.Member) bool { return m.ID == member })
+	return ok && slices.ContainsFunc(gr.Members, func(m fleetfile.Member) bool { return m.ID == member })
 }
 
 // upstreamOn returns the client's session on member m, opening it (and

@@ -8,14 +8,14 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // Arguments that do not match the member's inputSchema get -32602 from the
 // agent: nothing is sent, nothing is counted, even with failure_threshold 1.
 func TestArgumentsCheckedBeforeSent(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, _ := startRouter(t, fleet(config.StrategyPriority, func(g *config.Group) {
+	r, _ := startRouter(t, fleet(fleetfile.StrategyPriority, func(g *fleetfile.Group) {
 		g.CircuitBreaker.FailureThreshold = 1
 		g.Health.UnhealthyThreshold = 1
 	}, primary, backup))

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/e2e/mathserver"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // warm gives member a latency history for tool (n answers of d).
@@ -38,7 +38,7 @@ func callAsync(r *Router, ctx context.Context, tool, args string) <-chan callDon
 // cancelled upstream and the backup answers.
 func TestAttemptTimeoutMovesOn(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, clk := startRouter(t, fleet(config.StrategyPriority, nil, primary, backup))
+	r, clk := startRouter(t, fleet(fleetfile.StrategyPriority, nil, primary, backup))
 	warm(r, "primary", "whoami", 10*time.Millisecond, clk)
 	primary.fail(t, mathserver.Faults{Hang: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -68,7 +68,7 @@ func TestAttemptTimeoutMovesOn(t *testing.T) {
 // breaker closed.
 func TestSlowAttemptsEjectForNonRepeatableTools(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, clk := startRouter(t, fleet(config.StrategyPriority, func(g *config.Group) {
+	r, clk := startRouter(t, fleet(fleetfile.StrategyPriority, func(g *fleetfile.Group) {
 		g.CircuitBreaker.FailureThreshold = 1
 	}, primary, backup))
 	warm(r, "primary", "append", 10*time.Millisecond, clk)
@@ -108,7 +108,7 @@ func TestCallerDeadlineIsNotEvidence(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-			r, clk := startRouter(t, fleet(config.StrategyPriority, func(g *config.Group) {
+			r, clk := startRouter(t, fleet(fleetfile.StrategyPriority, func(g *fleetfile.Group) {
 				g.CircuitBreaker.FailureThreshold = 1
 			}, primary, backup))
 			if tt.history {

@@ -14,18 +14,18 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/hangarmesh/hangar/dataplane/breaker"
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/outcome"
 	"github.com/hangarmesh/hangar/dataplane/rotation"
 	"github.com/hangarmesh/hangar/dataplane/strategy"
 	"github.com/hangarmesh/hangar/dataplane/upstream"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // Group routes calls over its members with a strategy, a breaker, local
 // rotation and failover inside a call.
 type Group struct {
-	cfg      *config.Group
+	cfg      *fleetfile.Group
 	members  []*groupMember // config order
 	strategy strategy.Strategy
 	breaker  *breaker.Breaker
@@ -48,7 +48,7 @@ type Group struct {
 // per group, since groups may set different thresholds.
 type groupMember struct {
 	*Member
-	spec config.Member
+	spec fleetfile.Member
 	rot  *rotation.Tracker
 	// ejected is closed when the member leaves this group's rotation, so
 	// attempts in flight on it can move on; then replaced by a fresh one.
@@ -59,7 +59,7 @@ type groupMember struct {
 	serverEjected atomic.Bool
 }
 
-func newGroup(cfg *config.Group, members map[string]*Member, clk clock.Clock, log *slog.Logger, obs Observer) (*Group, error) {
+func newGroup(cfg *fleetfile.Group, members map[string]*Member, clk clock.Clock, log *slog.Logger, obs Observer) (*Group, error) {
 	st, err := strategy.New(string(cfg.Strategy), nil)
 	if err != nil {
 		return nil, fmt.Errorf("group %s: %w", cfg.ID, err)
@@ -407,7 +407,7 @@ func annotatedSafe(c *upstream.Client, tool string) bool {
 // answered the last successful call. A change to a higher-priority member
 // is a failback; to a lower one, a move to the backup.
 func (g *Group) served(gm *groupMember) {
-	if g.cfg.Strategy != config.StrategyPriority || gm.rot.Status().Phase != rotation.In {
+	if g.cfg.Strategy != fleetfile.StrategyPriority || gm.rot.Status().Phase != rotation.In {
 		return // a trial call on probation does not make a member active
 	}
 	g.mu.Lock()

@@ -10,11 +10,11 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/hangarmesh/hangar/dataplane/breaker"
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/health"
 	"github.com/hangarmesh/hangar/dataplane/rotation"
 	"github.com/hangarmesh/hangar/dataplane/upstream"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // probeTimeout bounds one active health check (docs/design.md §3.4).
@@ -23,7 +23,7 @@ const probeTimeout = 5 * time.Second
 // Member is one upstream server of the fleet with its connection and its
 // active health state. Groups share Members.
 type Member struct {
-	cfg    *config.Server
+	cfg    *fleetfile.Server
 	client *upstream.Client
 	health *health.Tracker
 	clk    clock.Clock
@@ -58,7 +58,7 @@ type Member struct {
 	schemas schemas
 }
 
-func newMember(cfg *config.Server, clk clock.Clock, log *slog.Logger, obs Observer) (*Member, error) {
+func newMember(cfg *fleetfile.Server, clk clock.Clock, log *slog.Logger, obs Observer) (*Member, error) {
 	m := &Member{cfg: cfg, clk: clk, log: log, obs: obs, opened: make(chan struct{}, 1), rewait: make(chan struct{}, 1)}
 	m.health = health.New(health.Config{
 		Interval:               cfg.HealthCheckInterval,
@@ -182,7 +182,7 @@ func (m *Member) shouldProbe() bool {
 			return false
 		}
 	}
-	if m.cfg.Mode == config.ModeSubprocess {
+	if m.cfg.Mode == fleetfile.ModeSubprocess {
 		return m.client.Connected() || (m.listTools && m.client.Tools() == nil)
 	}
 	return true
@@ -190,7 +190,7 @@ func (m *Member) shouldProbe() bool {
 
 // idleLeft returns how long until a running subprocess child turns idle.
 func (m *Member) idleLeft() (time.Duration, bool) {
-	if m.cfg.Mode != config.ModeSubprocess || m.cfg.IdleTTL <= 0 || !m.client.Connected() {
+	if m.cfg.Mode != fleetfile.ModeSubprocess || m.cfg.IdleTTL <= 0 || !m.client.Connected() {
 		return 0, false
 	}
 	return max(m.cfg.IdleTTL-m.client.IdleFor(), 10*time.Millisecond), true
@@ -198,7 +198,7 @@ func (m *Member) idleLeft() (time.Duration, bool) {
 
 // reapIdle stops a subprocess child that has been idle for idle_ttl_s.
 func (m *Member) reapIdle() {
-	if m.cfg.Mode != config.ModeSubprocess || m.cfg.IdleTTL <= 0 {
+	if m.cfg.Mode != fleetfile.ModeSubprocess || m.cfg.IdleTTL <= 0 {
 		return
 	}
 	if idle := m.client.IdleFor(); idle >= m.cfg.IdleTTL && m.inFlight.Load() == 0 {

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/hangarmesh/hangar/dataplane/breaker"
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/e2e/mathserver"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // breakerLog records the breaker states a router reports, as they happen.
@@ -33,7 +33,7 @@ func (b *breakerLog) last() breaker.State {
 }
 
 // startObserved is startRouter with an observer.
-func startObserved(t *testing.T, f *config.Fleet, obs Observer) (*Router, *clock.Fake) {
+func startObserved(t *testing.T, f *fleetfile.Fleet, obs Observer) (*Router, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	r, err := New(f, Options{Clock: clk, Observer: obs})
@@ -80,7 +80,7 @@ func groupState(r *Router) GroupStatus {
 // failing still does.
 func TestBreakerCountsOnlyWhenNoMemberIsLeft(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, _ := startRouter(t, fleet(config.StrategyPriority, func(g *config.Group) {
+	r, _ := startRouter(t, fleet(fleetfile.StrategyPriority, func(g *fleetfile.Group) {
 		g.CircuitBreaker.FailureThreshold = 2
 	}, primary, backup))
 	primary.fail(t, mathserver.Faults{FailTools: []string{"*"}})
@@ -116,8 +116,8 @@ func TestBreakerCountsOnlyWhenNoMemberIsLeft(t *testing.T) {
 func TestPassingProbeHalfOpensBreaker(t *testing.T) {
 	only := newUpstream(t, "only")
 	obs := &breakerLog{}
-	r, clk := startObserved(t, fleet(config.StrategyRoundRobin, func(g *config.Group) {
-		g.CircuitBreaker = config.CircuitBreaker{FailureThreshold: 2, ResetTimeout: time.Minute, ProbeCount: 1}
+	r, clk := startObserved(t, fleet(fleetfile.StrategyRoundRobin, func(g *fleetfile.Group) {
+		g.CircuitBreaker = fleetfile.CircuitBreaker{FailureThreshold: 2, ResetTimeout: time.Minute, ProbeCount: 1}
 	}, only), obs)
 	only.fail(t, mathserver.Faults{FailTools: []string{"*"}, FailList: true})
 	for range 2 {
@@ -154,8 +154,8 @@ func clkPassed(clk *clock.Fake, d time.Duration) bool { return clk.Now().Sub(clk
 func TestHalfOpenReportedWhenResetTimeoutEnds(t *testing.T) {
 	only := newUpstream(t, "only")
 	obs := &breakerLog{}
-	r, clk := startObserved(t, fleet(config.StrategyRoundRobin, func(g *config.Group) {
-		g.CircuitBreaker = config.CircuitBreaker{FailureThreshold: 1, ResetTimeout: 3 * time.Second, ProbeCount: 1}
+	r, clk := startObserved(t, fleet(fleetfile.StrategyRoundRobin, func(g *fleetfile.Group) {
+		g.CircuitBreaker = fleetfile.CircuitBreaker{FailureThreshold: 1, ResetTimeout: 3 * time.Second, ProbeCount: 1}
 	}, only), obs)
 	only.fail(t, mathserver.Faults{FailTools: []string{"*"}, FailList: true})
 	_, _ = call(t, r, "add")
@@ -173,7 +173,7 @@ func TestHalfOpenReportedWhenResetTimeoutEnds(t *testing.T) {
 // time.
 func TestProbeBringsEjectedMemberBack(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, clk := startRouter(t, fleet(config.StrategyPriority, func(g *config.Group) {
+	r, clk := startRouter(t, fleet(fleetfile.StrategyPriority, func(g *fleetfile.Group) {
 		g.Health.BaseEjection = time.Minute
 	}, primary, backup))
 	warm(r, "primary", "whoami", 10*time.Millisecond, clk)
@@ -215,7 +215,7 @@ func TestProbeBringsEjectedMemberBack(t *testing.T) {
 // passes) is not cleared by a passing probe: its ejection time runs out.
 func TestServerEvidenceOutlastsProbes(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, clk := startRouter(t, fleet(config.StrategyPriority, func(g *config.Group) {
+	r, clk := startRouter(t, fleet(fleetfile.StrategyPriority, func(g *fleetfile.Group) {
 		g.Health.BaseEjection = 10 * time.Second
 	}, primary, backup))
 	primary.fail(t, mathserver.Faults{FailTools: []string{"*"}})
@@ -234,8 +234,8 @@ func TestServerEvidenceOutlastsProbes(t *testing.T) {
 // when its breaker is open.
 func TestReadiness(t *testing.T) {
 	only := newUpstream(t, "only")
-	r, _ := startRouter(t, fleet(config.StrategyRoundRobin, func(g *config.Group) {
-		g.CircuitBreaker = config.CircuitBreaker{FailureThreshold: 1, ResetTimeout: time.Minute, ProbeCount: 1}
+	r, _ := startRouter(t, fleet(fleetfile.StrategyRoundRobin, func(g *fleetfile.Group) {
+		g.CircuitBreaker = fleetfile.CircuitBreaker{FailureThreshold: 1, ResetTimeout: time.Minute, ProbeCount: 1}
 	}, only))
 	if ok, un := r.Readiness(); !ok || len(un) != 0 {
 		t.Fatalf("healthy group: ready %v, unavailable %+v; want ready", ok, un)

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/outcome"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // Options configure a Router. Zero values use the real clock, discard logs
@@ -29,7 +29,7 @@ type Options struct {
 
 // Router is safe for concurrent use.
 type Router struct {
-	fleet   *config.Fleet
+	fleet   *fleetfile.Fleet
 	clk     clock.Clock
 	log     *slog.Logger
 	obs     Observer
@@ -40,7 +40,7 @@ type Router struct {
 
 // New builds a router for a validated fleet. No connection is made until Run
 // probes or a call arrives.
-func New(fleet *config.Fleet, opts Options) (*Router, error) {
+func New(fleet *fleetfile.Fleet, opts Options) (*Router, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
@@ -90,7 +90,7 @@ func New(fleet *config.Fleet, opts Options) (*Router, error) {
 }
 
 // Fleet returns the configuration the router serves.
-func (r *Router) Fleet() *config.Fleet { return r.fleet }
+func (r *Router) Fleet() *fleetfile.Fleet { return r.fleet }
 
 // Run probes every member until ctx ends, then closes every connection
 // (stopping subprocess children). It returns nil after a clean shutdown.

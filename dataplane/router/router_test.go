@@ -13,9 +13,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/goleak"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/e2e/mathserver"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 func TestMain(m *testing.M) {
@@ -52,21 +52,21 @@ func (u *mathUpstream) fail(t *testing.T, f mathserver.Faults) {
 func (u *mathUpstream) calls() int64 { return u.srv.Stats().TotalCalls }
 
 // fleet builds a fleet with one group over the given members.
-func fleet(strategy config.Strategy, mod func(*config.Group), members ...*mathUpstream) *config.Fleet {
-	f := &config.Fleet{Servers: map[string]*config.Server{}, Groups: map[string]*config.Group{}}
-	g := &config.Group{
+func fleet(strategy fleetfile.Strategy, mod func(*fleetfile.Group), members ...*mathUpstream) *fleetfile.Fleet {
+	f := &fleetfile.Fleet{Servers: map[string]*fleetfile.Server{}, Groups: map[string]*fleetfile.Group{}}
+	g := &fleetfile.Group{
 		ID: "grp", Strategy: strategy, MinHealthy: 1,
-		Health:         config.GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1, Quorum: 0.5, Probers: 2},
-		CircuitBreaker: config.CircuitBreaker{FailureThreshold: 10, ResetTimeout: time.Minute, ProbeCount: 1},
-		Failover:       config.Failover{MaxAttempts: 2},
+		Health:         fleetfile.GroupHealth{UnhealthyThreshold: 2, HealthyThreshold: 1, Quorum: 0.5, Probers: 2},
+		CircuitBreaker: fleetfile.CircuitBreaker{FailureThreshold: 10, ResetTimeout: time.Minute, ProbeCount: 1},
+		Failover:       fleetfile.Failover{MaxAttempts: 2},
 	}
 	for i, u := range members {
 		id := u.srv.Name()
-		f.Servers[id] = &config.Server{ID: id, Mode: config.ModeRemote, Endpoint: u.url(),
+		f.Servers[id] = &fleetfile.Server{ID: id, Mode: fleetfile.ModeRemote, Endpoint: u.url(),
 			HealthCheckInterval: 30 * time.Second, MaxConsecutiveFailures: 3,
-			HTTP: config.HTTPConfig{ConnectTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second}}
+			HTTP: fleetfile.HTTPConfig{ConnectTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second}}
 		f.Order = append(f.Order, id)
-		g.Members = append(g.Members, config.Member{ID: id, Priority: i + 1, Weight: 1})
+		g.Members = append(g.Members, fleetfile.Member{ID: id, Priority: i + 1, Weight: 1})
 	}
 	if mod != nil {
 		mod(g)
@@ -77,7 +77,7 @@ func fleet(strategy config.Strategy, mod func(*config.Group), members ...*mathUp
 }
 
 // startRouter runs a router on a fake clock; probes run once at start.
-func startRouter(t *testing.T, f *config.Fleet) (*Router, *clock.Fake) {
+func startRouter(t *testing.T, f *fleetfile.Fleet) (*Router, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	r, err := New(f, Options{Clock: clk})
@@ -116,7 +116,7 @@ func text(res *Result) string {
 
 func TestPriorityFailoverInsideTheCall(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, _ := startRouter(t, fleet(config.StrategyPriority, nil, primary, backup))
+	r, _ := startRouter(t, fleet(fleetfile.StrategyPriority, nil, primary, backup))
 
 	res, err := call(t, r, "whoami")
 	if err != nil || text(res) != "primary" {
@@ -154,7 +154,7 @@ func TestPriorityFailoverInsideTheCall(t *testing.T) {
 
 func TestFailbackAfterEjectionTime(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, clk := startRouter(t, fleet(config.StrategyPriority, nil, primary, backup))
+	r, clk := startRouter(t, fleet(fleetfile.StrategyPriority, nil, primary, backup))
 	primary.fail(t, mathserver.Faults{FailTools: []string{"*"}})
 	for range 2 {
 		if _, err := call(t, r, "add"); err != nil {
@@ -188,7 +188,7 @@ func TestRetryOnlySafeTools(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, _ := startRouter(t, fleet(config.StrategyPriority, func(g *config.Group) { g.Failover.RetryOn = tt.retryOn }, primary, backup))
+			r, _ := startRouter(t, fleet(fleetfile.StrategyPriority, func(g *fleetfile.Group) { g.Failover.RetryOn = tt.retryOn }, primary, backup))
 			primary.fail(t, mathserver.Faults{FailTools: []string{"append"}})
 			defer primary.fail(t, mathserver.Faults{})
 			backupBefore := backup.calls()
@@ -213,7 +213,7 @@ func TestRetryOnlySafeTools(t *testing.T) {
 
 func TestConnectErrorAlwaysFailsOver(t *testing.T) {
 	backup := newUpstream(t, "backup")
-	f := fleet(config.StrategyPriority, nil, backup)
+	f := fleet(fleetfile.StrategyPriority, nil, backup)
 	// The primary's address refuses connections from the start (one failed
 	// probe of three leaves it a candidate).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -222,11 +222,11 @@ func TestConnectErrorAlwaysFailsOver(t *testing.T) {
 	}
 	refused := "http://" + ln.Addr().String() + "/mcp"
 	ln.Close()
-	f.Servers["primary"] = &config.Server{ID: "primary", Mode: config.ModeRemote, Endpoint: refused,
+	f.Servers["primary"] = &fleetfile.Server{ID: "primary", Mode: fleetfile.ModeRemote, Endpoint: refused,
 		HealthCheckInterval: 30 * time.Second, MaxConsecutiveFailures: 3,
-		HTTP: config.HTTPConfig{ConnectTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second}}
+		HTTP: fleetfile.HTTPConfig{ConnectTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second}}
 	g := f.Groups["grp"]
-	g.Members = []config.Member{{ID: "primary", Priority: 1, Weight: 1}, {ID: "backup", Priority: 2, Weight: 1}}
+	g.Members = []fleetfile.Member{{ID: "primary", Priority: 1, Weight: 1}, {ID: "backup", Priority: 2, Weight: 1}}
 	r, _ := startRouter(t, f)
 	// append is not idempotent, but a refused connection never delivered it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -239,7 +239,7 @@ func TestConnectErrorAlwaysFailsOver(t *testing.T) {
 
 func TestCallerErrorsNeverEject(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, _ := startRouter(t, fleet(config.StrategyPriority, nil, primary, backup))
+	r, _ := startRouter(t, fleet(fleetfile.StrategyPriority, nil, primary, backup))
 	ctx := context.Background()
 	for range 5 {
 		// divide by zero is the tool's own error (isError), not a failure.
@@ -260,8 +260,8 @@ func TestCallerErrorsNeverEject(t *testing.T) {
 
 func TestBreakerOpensFailsFastAndCloses(t *testing.T) {
 	only := newUpstream(t, "only")
-	r, clk := startRouter(t, fleet(config.StrategyRoundRobin, func(g *config.Group) {
-		g.CircuitBreaker = config.CircuitBreaker{FailureThreshold: 3, ResetTimeout: 30 * time.Second, ProbeCount: 1}
+	r, clk := startRouter(t, fleet(fleetfile.StrategyRoundRobin, func(g *fleetfile.Group) {
+		g.CircuitBreaker = fleetfile.CircuitBreaker{FailureThreshold: 3, ResetTimeout: 30 * time.Second, ProbeCount: 1}
 		g.Health.UnhealthyThreshold = 100 // keep rotation out of the way
 	}, only))
 	only.fail(t, mathserver.Faults{FailTools: []string{"*"}})
@@ -294,7 +294,7 @@ func TestBreakerOpensFailsFastAndCloses(t *testing.T) {
 
 func TestRoundRobinSpreadsAndSkipsStopped(t *testing.T) {
 	a, b, c := newUpstream(t, "a"), newUpstream(t, "b"), newUpstream(t, "c")
-	r, _ := startRouter(t, fleet(config.StrategyRoundRobin, nil, a, b, c))
+	r, _ := startRouter(t, fleet(fleetfile.StrategyRoundRobin, nil, a, b, c))
 	for range 30 {
 		if _, err := call(t, r, "add"); err != nil {
 			t.Fatal(err)
@@ -315,7 +315,7 @@ func TestRoundRobinSpreadsAndSkipsStopped(t *testing.T) {
 
 func TestNoAvailableMember(t *testing.T) {
 	a := newUpstream(t, "a")
-	f := fleet(config.StrategyPriority, nil, a)
+	f := fleet(fleetfile.StrategyPriority, nil, a)
 	f.Servers["a"].MaxConsecutiveFailures = 1
 	a.fail(t, mathserver.Faults{FailList: true}) // probes fail: DEGRADED at once
 	r, _ := startRouter(t, f)
@@ -328,7 +328,7 @@ func TestNoAvailableMember(t *testing.T) {
 
 func TestUnknownTarget(t *testing.T) {
 	a := newUpstream(t, "a")
-	r, _ := startRouter(t, fleet(config.StrategyPriority, nil, a))
+	r, _ := startRouter(t, fleet(fleetfile.StrategyPriority, nil, a))
 	_, err := r.Call(context.Background(), "nope", "add", nil, CallOptions{})
 	if TypeOf(err) != ErrUnknownServer || !strings.Contains(err.Error(), "hangar_list") {
 		t.Fatalf("got %v; want %s naming hangar_list", err, ErrUnknownServer)
@@ -337,7 +337,7 @@ func TestUnknownTarget(t *testing.T) {
 
 func TestGlobalViewMerges(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	r, _ := startRouter(t, fleet(config.StrategyPriority, nil, primary, backup))
+	r, _ := startRouter(t, fleet(fleetfile.StrategyPriority, nil, primary, backup))
 	// The control plane says the primary is out fleet-wide: this agent
 	// moves before sending it a single call.
 	r.SetGlobal(&Global{Version: 7, Rotation: map[string][]string{"grp": {"backup"}}})
@@ -363,7 +363,7 @@ func TestGlobalViewMerges(t *testing.T) {
 // the global view: this agent's stale DEGRADED verdict does not keep it out.
 func TestUnprobedMemberFollowsGlobalView(t *testing.T) {
 	primary, backup := newUpstream(t, "primary"), newUpstream(t, "backup")
-	f := fleet(config.StrategyPriority, nil, primary, backup)
+	f := fleet(fleetfile.StrategyPriority, nil, primary, backup)
 	f.Servers["primary"].MaxConsecutiveFailures = 1
 	primary.fail(t, mathserver.Faults{FailList: true}) // the first probe degrades it
 	r, _ := startRouter(t, f)
@@ -383,8 +383,8 @@ func TestUnprobedMemberFollowsGlobalView(t *testing.T) {
 // group closes again.
 func TestGlobalBreakerOpensOncePerSnapshot(t *testing.T) {
 	only := newUpstream(t, "only")
-	r, clk := startRouter(t, fleet(config.StrategyRoundRobin, func(g *config.Group) {
-		g.CircuitBreaker = config.CircuitBreaker{FailureThreshold: 3, ResetTimeout: 30 * time.Second, ProbeCount: 1}
+	r, clk := startRouter(t, fleet(fleetfile.StrategyRoundRobin, func(g *fleetfile.Group) {
+		g.CircuitBreaker = fleetfile.CircuitBreaker{FailureThreshold: 3, ResetTimeout: 30 * time.Second, ProbeCount: 1}
 	}, only))
 	r.SetGlobal(&Global{Version: 9, BreakerOpen: map[string]bool{"grp": true}})
 	if _, err := call(t, r, "add"); TypeOf(err) != ErrCircuitOpen {

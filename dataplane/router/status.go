@@ -4,9 +4,9 @@ import (
 	"time"
 
 	"github.com/hangarmesh/hangar/dataplane/breaker"
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/health"
 	"github.com/hangarmesh/hangar/dataplane/rotation"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // ServerStatus is a point-in-time view of one member, shaped like MCP
@@ -123,7 +123,7 @@ func (g *Group) status(global *Global) GroupStatus {
 	}
 	if pick, _ := g.eligible(global); len(pick) > 0 {
 		st.IsAvailable = bs.State != breaker.Open
-		if g.cfg.Strategy == config.StrategyPriority {
+		if g.cfg.Strategy == fleetfile.StrategyPriority {
 			best := pick[0]
 			for _, c := range pick[1:] {
 				if c.Priority < best.Priority {

@@ -18,7 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // MaxResponseBytes bounds one upstream answer read by Forward (docs/design.md §6).
@@ -68,7 +68,7 @@ func (c *Client) Forward(ctx context.Context, name string, params json.RawMessag
 			return nil, err
 		}
 		version := cs.InitializeResult().ProtocolVersion
-		if c.srv.Mode != config.ModeRemote || version >= passthroughBefore {
+		if c.srv.Mode != fleetfile.ModeRemote || version >= passthroughBefore {
 			return c.forwardSDK(ctx, cs, name, params)
 		}
 		reply, err := c.post(ctx, cs.ID(), version, body)

@@ -24,9 +24,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/outcome"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // Version is the client version the agent announces to upstreams.
@@ -43,7 +43,7 @@ type Options struct {
 
 // Client is the connection to one upstream member. It is safe for concurrent use.
 type Client struct {
-	srv  *config.Server
+	srv  *fleetfile.Server
 	opts Options
 	http *http.Client
 	// slots bounds the calls in flight (max_concurrency).
@@ -67,7 +67,7 @@ const DefaultMaxConcurrency = 256
 
 // New returns a client for srv. No connection is made until first use. It
 // fails only on a bad TLS setting (an unreadable CA file).
-func New(srv *config.Server, opts Options) (*Client, error) {
+func New(srv *fleetfile.Server, opts Options) (*Client, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
@@ -79,7 +79,7 @@ func New(srv *config.Server, opts Options) (*Client, error) {
 		limit = DefaultMaxConcurrency
 	}
 	c := &Client{srv: srv, opts: opts, slots: make(chan struct{}, limit)}
-	if srv.Mode == config.ModeRemote {
+	if srv.Mode == fleetfile.ModeRemote {
 		tlsConf, err := tlsConfig(srv.TLS)
 		if err != nil {
 			return nil, fmt.Errorf("mcp_servers.%s.tls: %w", srv.ID, err)
@@ -100,7 +100,7 @@ func New(srv *config.Server, opts Options) (*Client, error) {
 	return c, nil
 }
 
-func tlsConfig(t config.TLSConfig) (*tls.Config, error) {
+func tlsConfig(t fleetfile.TLSConfig) (*tls.Config, error) {
 	conf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // verify_ssl: false is the user's explicit choice
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
@@ -120,7 +120,7 @@ func tlsConfig(t config.TLSConfig) (*tls.Config, error) {
 func (c *Client) ID() string { return c.srv.ID }
 
 // Config returns the member's configuration.
-func (c *Client) Config() *config.Server { return c.srv }
+func (c *Client) Config() *fleetfile.Server { return c.srv }
 
 // Connected reports whether a session is open now.
 func (c *Client) Connected() bool {
@@ -372,14 +372,14 @@ func (c *Client) open(ctx context.Context) (*mcp.ClientSession, []*mcp.Tool, err
 
 func (c *Client) transport() (mcp.Transport, error) {
 	switch c.srv.Mode {
-	case config.ModeRemote:
+	case fleetfile.ModeRemote:
 		return &mcp.StreamableClientTransport{
 			Endpoint:             c.srv.Endpoint,
 			HTTPClient:           c.http,
 			MaxRetries:           -1,
 			DisableStandaloneSSE: true,
 		}, nil
-	case config.ModeSubprocess:
+	case fleetfile.ModeSubprocess:
 		if len(c.srv.Command) == 0 {
 			return nil, fmt.Errorf("member %s has no command: %w", c.srv.ID, outcome.ErrNotDelivered)
 		}

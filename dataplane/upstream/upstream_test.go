@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/e2e/mathserver"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 func TestMain(m *testing.M) {
@@ -44,8 +44,8 @@ func newSwappable(t *testing.T) (*swappable, *httptest.Server, func() *mathserve
 }
 
 func newClient(t *testing.T, url string) *Client {
-	c, err := New(&config.Server{ID: "m", Mode: config.ModeRemote, Endpoint: url,
-		HTTP: config.HTTPConfig{ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second}}, Options{})
+	c, err := New(&fleetfile.Server{ID: "m", Mode: fleetfile.ModeRemote, Endpoint: url,
+		HTTP: fleetfile.HTTPConfig{ConnectTimeout: time.Second, ReadTimeout: 5 * time.Second}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
 	"github.com/hangarmesh/hangar/dataplane/outcome"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // statelessFrom is the first protocol version without a standalone stream
@@ -26,10 +26,10 @@ const statelessFrom = "2026-07-28"
 
 func (c *Client) newWire(ctx context.Context, s *Session) (wire, error) {
 	switch c.srv.Mode {
-	case config.ModeRemote:
+	case fleetfile.ModeRemote:
 		wctx, cancel := context.WithCancel(context.Background())
 		return &httpWire{c: c, s: s, ctx: wctx, cancel: cancel}, nil
-	case config.ModeSubprocess:
+	case fleetfile.ModeSubprocess:
 		t, err := c.transport()
 		if err != nil {
 			return nil, err

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 func writeFile(t *testing.T, path, data string) {
@@ -116,7 +116,7 @@ func TestWriteKnownKeepsTheHeader(t *testing.T) {
 
 func TestAgentConfigIsAValidFrontDoorPair(t *testing.T) {
 	got := agentConfig([]string{"http://127.0.0.1:1/mcp", "http://127.0.0.1:2/mcp"})
-	if _, err := config.Parse("agent.yaml", []byte(got), func(string) (string, bool) { return "", false }); err != nil {
+	if _, err := fleetfile.Parse("agent.yaml", []byte(got), func(string) (string, bool) { return "", false }); err != nil {
 		t.Fatalf("the agent would refuse its config: %v\n%s", err, got)
 	}
 	for _, w := range []string{"c1: {mode: remote, endpoint: http://127.0.0.1:1/mcp}", "c2: {mode: remote, endpoint: http://127.0.0.1:2/mcp}",

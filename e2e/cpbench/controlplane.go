@@ -224,7 +224,7 @@ func rss(pid int) (cur, peak int64, err error) {
 	return cur, peak, nil
 }
 
-// fleetYAML is the failover recipe (dataplane/config/testdata/recipes/
+// fleetYAML is the failover recipe (internal/fleetfile/testdata/recipes/
 // 04-failover.yaml) without its comments. The endpoints are never called.
 const fleetYAML = `mcp_servers:
   my-mcp:

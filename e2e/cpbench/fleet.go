@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hangarmesh/hangar/dataplane/config"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // The fleet files hangar-cpbench can run with (-fleet).
@@ -81,7 +81,7 @@ func teamName(i int) string { return fmt.Sprintf("team-%03d", i) }
 // otherGroups returns the fleet's groups other than the recipe's, sorted,
 // and every group's members.
 func otherGroups(yaml string) ([]string, map[string][]string, error) {
-	f, err := config.Parse("-fleet", []byte(yaml), func(string) (string, bool) { return "", false })
+	f, err := fleetfile.Parse("-fleet", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return nil, nil, err
 	}

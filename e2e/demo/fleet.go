@@ -16,7 +16,7 @@ import (
 )
 
 // Names from the seed's failover recipe
-// (dataplane/config/testdata/recipes/04-failover.yaml).
+// (internal/fleetfile/testdata/recipes/04-failover.yaml).
 const (
 	primaryName = "my-mcp"
 	backupName  = "my-mcp-backup"
@@ -88,7 +88,7 @@ func (u *upstream) addCalls(ctx context.Context) (int, error) {
 // configTemplate is recipe 04 (failover) with the demo's endpoints and a
 // short health check interval, so a dead member is noticed in seconds. It
 // is the fleet file the control plane serves to every agent.
-var configTemplate = template.Must(template.New("config").Parse(`# Recipe 04 (failover), from dataplane/config/testdata/recipes/04-failover.yaml,
+var configTemplate = template.Must(template.New("config").Parse(`# Recipe 04 (failover), from internal/fleetfile/testdata/recipes/04-failover.yaml,
 # with this demo's endpoints and health checks every {{.Interval}} s instead of 30 s.
 mcp_servers:
   my-mcp:

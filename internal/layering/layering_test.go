@@ -1,6 +1,8 @@
 // Package layering holds the test that keeps the planes apart (docs/design.md §1):
-// the data plane never imports the control plane or etcd, and the CLI
-// imports neither plane. The planes meet only at the contract in proto/.
+// the data plane never imports the control plane or etcd, the control plane
+// never imports the data plane, and the CLI imports neither plane. The planes
+// meet only at the contracts: the wire protocol in proto/ and the fleet file
+// in internal/fleetfile.
 package layering
 
 import (
@@ -12,15 +14,14 @@ import (
 const module = "github.com/hangarmesh/hangar/"
 
 func TestLayering(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list over the module")
-	}
 	rules := []struct {
 		pattern   string   // the packages checked
 		forbidden []string // import path prefixes none of them may depend on
 	}{
 		{module + "dataplane/...", []string{module + "controlplane", module + "cli", "go.etcd.io/"}},
+		{module + "controlplane/...", []string{module + "dataplane", module + "cli"}},
 		{module + "cli/...", []string{module + "controlplane", module + "dataplane"}},
+		{module + "internal/...", []string{module + "controlplane", module + "dataplane", module + "cli"}},
 	}
 	for _, r := range rules {
 		t.Run(r.pattern, func(t *testing.T) {
@@ -28,7 +29,7 @@ func TestLayering(t *testing.T) {
 				for _, d := range deps {
 					for _, f := range r.forbidden {
 						if strings.HasPrefix(d, f) {
-							t.Errorf("%s depends on %s: the planes may meet only through proto/", pkg, d)
+							t.Errorf("%s depends on %s: the planes may meet only through proto/ and internal/fleetfile", pkg, d)
 						}
 					}
 				}
@@ -58,9 +59,6 @@ func depsOf(t *testing.T, pattern string) map[string][]string {
 // TestLayeringSeesDataplane proves the check has something to check: a dataplane
 // package must have deps listed, or the rule above would pass vacuously.
 func TestLayeringSeesDataplane(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list over the module")
-	}
 	deps := depsOf(t, module+"dataplane/...")
 	if len(deps[module+"dataplane/router"]) == 0 {
 		t.Fatalf("go list found no deps for dataplane/router; the layering check would pass vacuously: %v", deps)

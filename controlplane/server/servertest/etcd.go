@@ -36,7 +36,7 @@ const (
 var Members = []string{Primary, Backup}
 
 // fleetFile is the failover recipe, relative to this package's directory.
-const fleetFile = "../../../dataplane/config/testdata/recipes/04-failover.yaml"
+const fleetFile = "../../../internal/fleetfile/testdata/recipes/04-failover.yaml"
 
 // Etcd is an embedded etcd node holding the failover fleet, with the
 // test's own client on it, as an operator would have. Everything it starts

@@ -160,4 +160,4 @@
 // schemas), access, tool_projection, header_exposure, capabilities, canary,
 // tool_access.member. Docker-only keys (image, volumes, build, resources,
 // network, network_mode, read_only, user, args) are errors too.
-package config
+package fleetfile

@@ -1,4 +1,4 @@
-package config
+package fleetfile
 
 import (
 	"flag"
@@ -226,7 +226,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 // TestGoldenErrors parses each testdata/errors/*.yaml and compares the
-// error text with its .golden file; go test ./dataplane/config -update
+// error text with its .golden file; go test ./internal/fleetfile -update
 // rewrites them.
 func TestGoldenErrors(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "errors", "*.yaml"))
@@ -255,7 +255,7 @@ func TestGoldenErrors(t *testing.T) {
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
-				t.Fatalf("%v (run go test ./dataplane/config -update)", err)
+				t.Fatalf("%v (run go test ./internal/fleetfile -update)", err)
 			}
 			if diff := cmp.Diff(string(want), got); diff != "" {
 				t.Errorf("%s errors (-want +got):\n%s", name, diff)
