@@ -467,8 +467,8 @@ func TestCtlConfigApply(t *testing.T) {
 	goodPath := writeFile(t, "good.yaml", good)
 
 	dry := w.ctl("config", "apply", "-f", goodPath, "--dry-run")
-	if dry.code != 1 || dry.stderr != "" {
-		t.Errorf("config apply --dry-run with a diff: %s\nwant exit 1 (as kubectl diff) and no error", dry)
+	if dry.code != 3 || dry.stderr != "" {
+		t.Errorf("config apply --dry-run with a diff: %s\nwant exit 3 and no error", dry)
 	}
 	out := dry.stdout
 	for _, want := range []string{"-    " + oldDescription, "+    " + newDescription, "dry run: the config would change"} {

@@ -30,8 +30,8 @@ func (a *app) configApplyCommand() *cobra.Command {
 		Short: "Validate a fleet file and store it; agents get the new snapshot within a second",
 		Long: "Validate a fleet file with the agents' parser and store it. The control plane prints a\n" +
 			"unified diff from the stored config; --dry-run shows it without storing anything and,\n" +
-			"as kubectl diff, exits 1 when there is a diff (0 when the file matches the stored config).\n" +
-			"An invalid file is rejected with its file:line and exit code 1.",
+			"exits 3 when the valid file differs from the stored config, 0 when it matches.\n" +
+			"An invalid file is rejected with its file:line and exit code 1; exit 2 means no control plane answered.",
 		Example: "  hangarctl config apply -f fleet.yaml --dry-run\n" +
 			"  render-fleet | hangarctl config apply -f -",
 		Args: noArgs,

@@ -59,9 +59,9 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestDryRunExitCode: `config apply --dry-run` exits 1 when the file
-// differs from the stored config and 0 when it does not, so a script can
-// gate on it; neither case prints an error.
+// TestDryRunExitCode: `config apply --dry-run` exits 3 when the file
+// differs from the stored config, 0 when it does not and 1 when it is
+// invalid, so a script can gate on it; only the invalid file prints an error.
 func TestDryRunExitCode(t *testing.T) {
 	_, addr := startFake(t)
 	for _, tc := range []struct {
@@ -70,9 +70,10 @@ func TestDryRunExitCode(t *testing.T) {
 	}{
 		{"groups:\n  my-mcp-group:\n    strategy: round_robin\n", ExitDiff},
 		{"# unchanged\ngroups:\n  my-mcp-group:\n    strategy: priority\n", ExitOK},
+		{"groups:\n  g:\n    strategy: fastest\n", ExitUserError},
 	} {
 		r := run(t, tc.fleet, "--control-plane", addr, "config", "apply", "--dry-run", "-f", "-")
-		if r.code != tc.want || r.stderr != "" {
+		if r.code != tc.want || (r.stderr != "") != (tc.want == ExitUserError) {
 			t.Errorf("dry run of %q: exit %d, stderr %q; want exit %d and no error", tc.fleet, r.code, r.stderr, tc.want)
 		}
 	}

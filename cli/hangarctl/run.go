@@ -19,9 +19,10 @@ const (
 	ExitOK          = 0 // the command did what was asked
 	ExitUserError   = 1 // bad flags or arguments, or the control plane refused the request
 	ExitUnreachable = 2 // no control-plane endpoint answered
-	// ExitDiff is what `config apply --dry-run` returns when the file
-	// differs from the stored config, as kubectl diff.
-	ExitDiff = 1
+	// ExitDiff is what `config apply --dry-run` returns when the file is
+	// valid and differs from the stored config. It is not 1 (as kubectl
+	// diff uses) so that a script can tell "would change" from "invalid".
+	ExitDiff = 3
 )
 
 // quietExit ends a command with an exit code and no error message.
