@@ -62,24 +62,17 @@ func (c *Client) Forward(ctx context.Context, name string, params json.RawMessag
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
 	}
-	for attempt := 0; ; attempt++ {
-		cs, err := c.session(ctx)
-		if err != nil {
-			return nil, err
-		}
+	var reply *Reply
+	err = c.onSession(ctx, func(cs *mcp.ClientSession) (err error) {
 		version := cs.InitializeResult().ProtocolVersion
 		if c.srv.Mode != fleetfile.ModeRemote || version >= passthroughBefore {
-			return c.forwardSDK(ctx, cs, name, params)
+			reply, err = c.forwardSDK(ctx, cs, name, params)
+		} else {
+			reply, err = c.post(ctx, cs.ID(), version, body)
 		}
-		reply, err := c.post(ctx, cs.ID(), version, body)
-		if errors.Is(err, errSessionGone) {
-			c.drop(cs)
-			if attempt == 0 {
-				continue // the server forgot the session and did not run the call
-			}
-		}
-		return reply, err
-	}
+		return err
+	})
+	return reply, err
 }
 
 // forwardSDK calls through the SDK client and encodes its result.
@@ -92,9 +85,6 @@ func (c *Client) forwardSDK(ctx context.Context, cs *mcp.ClientSession, name str
 	}
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: p.Arguments})
 	if err != nil {
-		if broken(err) {
-			c.drop(cs)
-		}
 		return nil, err
 	}
 	raw, err := json.Marshal(res)

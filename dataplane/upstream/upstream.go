@@ -144,25 +144,12 @@ func (c *Client) CallTool(ctx context.Context, name string, args json.RawMessage
 	if len(args) > 0 {
 		params.Arguments = args
 	}
-	for attempt := 0; ; attempt++ {
-		cs, err := c.session(ctx)
-		if err != nil {
-			return nil, err
-		}
-		res, err := cs.CallTool(ctx, params)
-		if err == nil {
-			return res, nil
-		}
-		if broken(err) {
-			c.drop(cs)
-			if attempt == 0 && errors.Is(err, mcp.ErrSessionMissing) {
-				// The server forgot the session (it restarted) and did not
-				// process the request: re-initialize and send it once more.
-				continue
-			}
-		}
-		return nil, err
-	}
+	var res *mcp.CallToolResult
+	err = c.onSession(ctx, func(cs *mcp.ClientSession) (err error) {
+		res, err = cs.CallTool(ctx, params)
+		return err
+	})
+	return res, err
 }
 
 // acquire takes one of the member's max_concurrency slots, waiting while
@@ -179,23 +166,40 @@ func (c *Client) acquire(ctx context.Context) (release func(), err error) {
 // ListTools lists the member's tools (every page), refreshing the cache that
 // Tool reads. Probes use it: a member that answers tools/list is alive.
 func (c *Client) ListTools(ctx context.Context) ([]*mcp.Tool, error) {
+	var tools []*mcp.Tool
+	err := c.onSession(ctx, func(cs *mcp.ClientSession) (err error) {
+		tools, err = listAll(ctx, cs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.setTools(tools)
+	return tools, nil
+}
+
+// onSession runs fn on the member's shared session, opening one if needed.
+// A session fn finds broken is dropped; when the member forgot it (404: it
+// restarted, and did not run the request), fn runs once more on a new
+// session. This is the one session-retry path of CallTool, ListTools and
+// Forward.
+func (c *Client) onSession(ctx context.Context, fn func(cs *mcp.ClientSession) error) error {
 	for attempt := 0; ; attempt++ {
 		cs, err := c.session(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		tools, err := listAll(ctx, cs)
+		err = fn(cs)
 		if err == nil {
-			c.setTools(tools)
-			return tools, nil
+			return nil
 		}
 		if broken(err) {
 			c.drop(cs)
-			if attempt == 0 && errors.Is(err, mcp.ErrSessionMissing) {
+			if attempt == 0 && forgotten(err) {
 				continue
 			}
 		}
-		return nil, err
+		return err
 	}
 }
 
@@ -446,7 +450,13 @@ func listAll(ctx context.Context, cs *mcp.ClientSession) ([]*mcp.Tool, error) {
 
 // broken reports whether err means the session can no longer be used.
 func broken(err error) bool {
-	return errors.Is(err, mcp.ErrSessionMissing) || errors.Is(err, mcp.ErrConnectionClosed)
+	return forgotten(err) || errors.Is(err, mcp.ErrConnectionClosed)
+}
+
+// forgotten reports whether err means the member does not know the session
+// (it restarted): it did not run the request, which may be sent again.
+func forgotten(err error) bool {
+	return errors.Is(err, mcp.ErrSessionMissing) || errors.Is(err, errSessionGone)
 }
 
 // headerTransport adds the configured headers to every upstream request.

@@ -91,3 +91,18 @@ func TestSessionLostIsReinitializedAndRetriedOnce(t *testing.T) {
 		})
 	}
 }
+
+// Probes take the same path: a tools/list on a session the upstream forgot
+// opens a new session and lists, and the failure is not reported.
+func TestListToolsAfterSessionLost(t *testing.T) {
+	_, ts, restart := newSwappable(t)
+	c := newClient(t, ts.URL+"/mcp")
+	if _, err := c.ListTools(context.Background()); err != nil {
+		t.Fatalf("first list: %v", err)
+	}
+	restart()
+	tools, err := c.ListTools(context.Background())
+	if err != nil || len(tools) == 0 {
+		t.Fatalf("list after the upstream lost the session: %d tools, %v", len(tools), err)
+	}
+}
