@@ -62,20 +62,31 @@ func (tl *Tooling) startEverythingOn(port int) (*Everything, error) {
 }
 
 // Restart starts a new server-everything on the same port (the old one
-// must have exited): every session it had is gone, as after a crash.
+// must have exited): every session it had is gone, as after a crash. It
+// first waits until the port can be bound again, so that a start which
+// fails says why.
 func (e *Everything) Restart() (*Everything, error) {
-	var err error
-	for range 50 { // the kernel may hold the port for a moment
-		var n *Everything
-		if n, err = e.tl.startEverythingOn(e.Port); err == nil {
-			return n, nil
-		}
-		if !strings.Contains(err.Error(), "already in use") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := waitBindable(e.Port, 10*time.Second); err != nil {
+		return nil, err
 	}
-	return nil, err
+	return e.tl.startEverythingOn(e.Port)
+}
+
+// waitBindable returns once a listener can be opened on the loopback port,
+// or an error after timeout.
+func waitBindable(port int, timeout time.Duration) error {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			return l.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("port %d is still taken after %s: %w", port, timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond) // poll the condition; nothing signals a freed port
+	}
 }
 
 // URL is its MCP endpoint on loopback.
