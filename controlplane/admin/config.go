@@ -27,7 +27,7 @@ func (s *Server) ApplyConfig(ctx context.Context, req *hangarv1.ApplyConfigReque
 	if name == "" {
 		name = defaultConfigName
 	}
-	next, err := fleetfile.Parse(name, req.GetConfig(), s.lookupEnv)
+	next, err := fleetfile.ParseAs(fleetfile.ControlPlane, name, req.GetConfig())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -80,7 +80,7 @@ func (s *Server) inUse(ctx context.Context, old []byte, next *fleetfile.Fleet) (
 	if len(old) == 0 {
 		return nil, nil
 	}
-	of, err := fleetfile.Parse("etcd:config", old, s.lookupEnv)
+	of, err := fleetfile.ParseAs(fleetfile.ControlPlane, "etcd:config", old)
 	if err != nil {
 		return nil, nil // a stored config that no longer parses protects nothing
 	}

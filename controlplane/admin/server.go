@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -23,11 +22,10 @@ import (
 // state between calls and is safe for concurrent use.
 type Server struct {
 	hangarv1.UnimplementedAdminServiceServer
-	rep       *server.Replica
-	st        *store.Store
-	log       *slog.Logger
-	clk       clock.Clock
-	lookupEnv func(string) (string, bool)
+	rep *server.Replica
+	st  *store.Store
+	log *slog.Logger
+	clk clock.Clock
 }
 
 // Options configure a Server. The zero value is usable.
@@ -36,9 +34,6 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock dates rates and call windows; nil means the wall clock.
 	Clock clock.Clock
-	// LookupEnv resolves ${VAR} in fleet files, as the agents do; nil means
-	// os.LookupEnv.
-	LookupEnv func(string) (string, bool)
 }
 
 // New returns the AdminService of rep, reading and writing rep's store.
@@ -49,10 +44,7 @@ func New(rep *server.Replica, o Options) *Server {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
-	if o.LookupEnv == nil {
-		o.LookupEnv = os.LookupEnv
-	}
-	return &Server{rep: rep, st: rep.Store(), log: o.Logger, clk: o.Clock, lookupEnv: o.LookupEnv}
+	return &Server{rep: rep, st: rep.Store(), log: o.Logger, clk: o.Clock}
 }
 
 // fleet reads and parses the stored fleet config; nil when none is stored.
@@ -64,7 +56,7 @@ func (s *Server) fleet(ctx context.Context) ([]byte, *fleetfile.Fleet, error) {
 	if len(data) == 0 {
 		return nil, nil, nil
 	}
-	f, err := fleetfile.Parse("etcd:config", data, s.lookupEnv)
+	f, err := fleetfile.ParseAs(fleetfile.ControlPlane, "etcd:config", data)
 	if err != nil {
 		// Stored configs were validated: the environment must differ.
 		return nil, nil, fmt.Errorf("the stored fleet config no longer parses on replica %s: %w", s.rep.Name(), err)

@@ -146,7 +146,7 @@ func applyFleetConfig(ctx context.Context, st *store.Store, s Settings, seedOnly
 	if err != nil {
 		return fmt.Errorf("read --fleet-config: %w", err)
 	}
-	if _, err := fleetfile.Parse(path, data, os.LookupEnv); err != nil {
+	if _, err := fleetfile.ParseAs(fleetfile.ControlPlane, path, data); err != nil {
 		return fmt.Errorf("--fleet-config refused (the stored configuration is unchanged):\n%w", err)
 	}
 	var rev int64

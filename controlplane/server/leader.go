@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"sort"
 	"time"
 
@@ -102,7 +101,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 			if !ok {
 				return nil
 			}
-			if f, err := fleetfile.Parse("etcd:config", v.Data, os.LookupEnv); err != nil {
+			if f, err := fleetfile.ParseAs(fleetfile.ControlPlane, "etcd:config", v.Data); err != nil {
 				r.log.Error("stored_config_invalid", "revision", v.Rev, "error", err.Error())
 			} else {
 				d.yaml, d.sha, d.fleet = v.Data, ConfigSHA256(v.Data), f

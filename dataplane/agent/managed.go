@@ -48,7 +48,7 @@ func (a *managedAgent) markInstalled() { a.once.Do(func() { close(a.installed) }
 // ApplySnapshot implements controlclient.Agent.
 func (a *managedAgent) ApplySnapshot(s *hangarv1.Snapshot) error {
 	if !a.local && len(s.GetFleetConfig()) > 0 && s.GetConfigHash() != a.rt.configHash() {
-		fleet, err := fleetfile.Parse("control-plane snapshot", s.GetFleetConfig(), os.LookupEnv)
+		fleet, err := fleetfile.ParseAs(fleetfile.Agent, "control-plane snapshot", s.GetFleetConfig())
 		if err != nil {
 			return fmt.Errorf("fleet configuration of snapshot %d: %w", s.GetVersion(), err)
 		}

@@ -97,7 +97,7 @@ func (r *configReloader) reload(force bool) {
 	if !force && bytes.Equal(data, r.current) {
 		return
 	}
-	fleet, err := fleetfile.Parse(r.path, data, os.LookupEnv)
+	fleet, err := fleetfile.ParseAs(fleetfile.Agent, r.path, data)
 	if err != nil {
 		r.log.Error("config_reload_refused", "path", r.path, "error", err.Error(), "running", "previous configuration")
 		return

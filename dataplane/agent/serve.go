@@ -53,7 +53,7 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 		if fleetData, err = os.ReadFile(s.ConfigPath); err != nil {
 			return fmt.Errorf("read fleet config (nothing was started): %w", err)
 		}
-		if fleet, err = fleetfile.Parse(s.ConfigPath, fleetData, os.LookupEnv); err != nil {
+		if fleet, err = fleetfile.ParseAs(fleetfile.Agent, s.ConfigPath, fleetData); err != nil {
 			return fmt.Errorf("invalid fleet configuration (nothing was started):\n%w", err)
 		}
 		log.Info("config_loaded", "path", s.ConfigPath, "servers", len(fleet.Servers), "groups", len(fleet.Groups))

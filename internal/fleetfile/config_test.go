@@ -709,3 +709,37 @@ func TestAliasExpansionBounded(t *testing.T) {
 		t.Errorf("Parse took %v", d)
 	}
 }
+
+// TestParseAsControlPlane: the control plane reads no environment. A
+// reference takes its default there even when the control plane's own
+// environment sets it, and one without a default is left to the agents:
+// no error on the control plane, the value unchecked and empty; the same
+// text on an agent expands against the agent's environment.
+func TestParseAsControlPlane(t *testing.T) {
+	src := []byte(`mcp_servers:
+  a: {mode: remote, endpoint: "${HANGAR_FLEET_TEST_A}"}
+  b: {mode: remote, endpoint: "${HANGAR_FLEET_TEST_B:-http://b/mcp}"}
+  g: {mode: group, members: [{id: a}, {id: b}]}
+`)
+	t.Setenv("HANGAR_FLEET_TEST_B", "http://control-plane-only/mcp")
+	cp, err := ParseAs(ControlPlane, "etcd:config", src)
+	if err != nil {
+		t.Fatalf("control plane: %v", err)
+	}
+	wantEndpoint(t, cp, "a", "")
+	wantEndpoint(t, cp, "b", "http://b/mcp")
+	if g, ok := cp.Group("g"); !ok || len(g.Members) != 2 {
+		t.Errorf("control plane: group g = %+v, want two members", g)
+	}
+
+	if _, err := ParseAs(Agent, "snapshot", src); err == nil || !strings.Contains(err.Error(), "HANGAR_FLEET_TEST_A is not set") {
+		t.Errorf("agent without the variable: err = %v, want one naming HANGAR_FLEET_TEST_A", err)
+	}
+	t.Setenv("HANGAR_FLEET_TEST_A", "http://via-proxy/mcp")
+	agent, err := ParseAs(Agent, "snapshot", src)
+	if err != nil {
+		t.Fatalf("agent: %v", err)
+	}
+	wantEndpoint(t, agent, "a", "http://via-proxy/mcp")
+	wantEndpoint(t, agent, "b", "http://control-plane-only/mcp")
+}

@@ -1,4 +1,4 @@
-// Package config parses the fleet file: the servers and groups Hangar
+// Package fleetfile parses the fleet file: the servers and groups Hangar
 // routes MCP tool calls to. The format is MCP Hangar's config.yaml
 // (github.com/mcp-hangar/mcp-hangar): its cookbook recipes 02-05, kept in
 // testdata/recipes, load unchanged, and every other key MCP Hangar documents
@@ -8,8 +8,9 @@
 // Errors sorted by line ("config.yaml:12: mcp_servers.g.members[1].id:
 // unknown server "my-mcpp" (did you mean "my-mcp"?)"). A Fleet is only
 // returned for a file without problems, so a bad file never replaces a good
-// configuration. Load reads a file and expands variables from the process
-// environment.
+// configuration. The fleet file is the contract between the planes: the
+// control plane stores and sends it, each agent runs it, and both parse it
+// here (ParseAs); neither plane imports the other.
 //
 // # Example
 //
@@ -47,6 +48,22 @@
 // ($VAR, ${1}, a lone $) is kept as written; there is no escape, and a
 // default is not expanded again. Keys, non-string values and the ignored
 // sections below are never expanded.
+//
+// Whose environment: the agent's. The file is stored in etcd and carried
+// in snapshots as written; each agent expands it against its own
+// environment whenever it installs it (its --config, or a snapshot's
+// file), so agents can differ where a variable says so: one agent can
+// reach a server through another address, or with its own credentials,
+// and a secret needs to be set on the agents only. An agent that lacks a
+// variable without a default refuses the file (a NACK naming the line and
+// the variable) and keeps the one it runs. The control plane (hangarctl
+// config apply, a replica's --fleet-config, the leader) reads no
+// environment: a reference takes its default, and one without a default
+// is left for the agents to fill and check. So write what the control
+// plane decides on (ids, modes, strategies, group settings) literally or
+// with a default that every agent shares; use variables for what reaches
+// a server (endpoint, http.headers, auth, tls, command, env). ParseAs is
+// the one entry point that applies this rule.
 //
 // # Top level
 //

@@ -15,8 +15,11 @@ import (
 type parser struct {
 	file      string
 	lookupEnv func(string) (string, bool)
-	errs      Errors
-	work      int // map entries and list items visited, aliases and merges included
+	// deferUnset: a reference without a value or default is no error;
+	// the value is left unchecked (the control plane's reading, ParseAs).
+	deferUnset bool
+	errs       Errors
+	work       int // map entries and list items visited, aliases and merges included
 }
 
 // maxWork bounds the walk: aliases and merge keys let a small file name the
@@ -349,7 +352,8 @@ func (p *parser) strList(pr pair) ([]string, bool) {
 // variable without a default is an error. Text that is not a well-formed
 // reference (a lone "$", "$VAR", "${1}") is kept as written. Defaults are
 // not expanded again. ok is false when a variable was missing; that is
-// reported, and the value is not checked further.
+// reported (unless the parser defers it to the agents), and the value is
+// not checked further.
 func (p *parser) expand(s string, line int, path string) (_ string, ok bool) {
 	if !strings.Contains(s, "${") {
 		return s, true
@@ -374,6 +378,8 @@ func (p *parser) expand(s string, line int, path string) (_ string, ok bool) {
 			b.WriteString(v)
 		case hasDef:
 			b.WriteString(def)
+		case p.deferUnset:
+			ok = false
 		default:
 			p.errorf(line, path, "environment variable %s is not set and has no default (write ${%s:-} to allow an empty value)", name, name)
 			ok = false

@@ -35,7 +35,34 @@ func Load(path string) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read fleet config %q: %w", path, err)
 	}
-	return Parse(path, data, os.LookupEnv)
+	return ParseAs(Agent, path, data)
+}
+
+// Reader names the process that parses a fleet file, which decides where
+// its ${VAR} references take their values (package doc, Variables).
+type Reader int
+
+const (
+	// Agent expands references against this process's environment: the
+	// agent's, which runs the servers, so that one agent can reach a
+	// server at another address, with other credentials, than the rest.
+	Agent Reader = iota
+	// ControlPlane reads no environment: a reference takes its default,
+	// and one without a default is left to the agents (the value is not
+	// checked here and stays empty in the control plane's Fleet). The
+	// control plane stores and sends the file as written.
+	ControlPlane
+)
+
+// ParseAs parses a fleet file the way the given process runs it: every
+// running process (agent, replica, leader, admin API) parses through it, so
+// the rule of ${VAR} lives in one place. Tests call Parse with their own
+// variables.
+func ParseAs(r Reader, source string, data []byte) (*Fleet, error) {
+	if r == ControlPlane {
+		return parse(&parser{file: source, deferUnset: true}, data)
+	}
+	return Parse(source, data, os.LookupEnv)
 }
 
 // Parse parses, validates and defaults a fleet file. source names the file
@@ -43,7 +70,11 @@ func Load(path string) (*Fleet, error) {
 // is set. On any problem Parse returns a nil Fleet and an Errors holding
 // every problem found, sorted by line. Parse is safe for concurrent use.
 func Parse(source string, data []byte, lookupEnv func(string) (string, bool)) (*Fleet, error) {
-	p := &parser{file: source, lookupEnv: lookupEnv}
+	return parse(&parser{file: source, lookupEnv: lookupEnv}, data)
+}
+
+func parse(p *parser, data []byte) (*Fleet, error) {
+	source := p.file
 	fleet := p.parse(data)
 	if len(p.errs) > 0 {
 		sortErrors(p.errs)
