@@ -106,6 +106,25 @@ type Authorizer struct {
 	AdminToken    string            // bearer token with the admin role; "" means none
 	ReadOnlyToken string            // bearer token with the read-only role; "" means none
 	AgentTokens   map[string]string // agent id → its bearer token (agent role)
+	// Current, when set, is asked for the tokens on every call instead of
+	// the three fields above: the daemon follows its token files with it,
+	// so a rotated token is accepted, and the one it replaced refused,
+	// from the next call on without a restart.
+	Current func() Tokens
+}
+
+// Tokens are the bearer tokens an Authorizer accepts.
+type Tokens struct {
+	Admin, ReadOnly string
+	Agents          map[string]string // agent id → token
+}
+
+// tokens are the tokens in force for one call.
+func (a *Authorizer) tokens() Tokens {
+	if a.Current != nil {
+		return a.Current()
+	}
+	return Tokens{Admin: a.AdminToken, ReadOnly: a.ReadOnlyToken, Agents: a.AgentTokens}
 }
 
 // caller is who makes a call, once authenticated.
@@ -226,9 +245,10 @@ func denied(c caller, method string) error {
 }
 
 func (a *Authorizer) authenticate(ctx context.Context) (caller, error) {
-	tokens := a.AdminToken != "" || a.ReadOnlyToken != "" || len(a.AgentTokens) > 0
+	set := a.tokens()
+	tokens := set.Admin != "" || set.ReadOnly != "" || len(set.Agents) > 0
 	if got, err := auth.AuthFromMD(ctx, "bearer"); err == nil && tokens {
-		if c, ok := a.tokenCaller(got); ok {
+		if c, ok := set.caller(got); ok {
 			return c, nil
 		}
 		return caller{}, status.Error(codes.Unauthenticated, "hangar: the bearer token is not valid")
@@ -242,18 +262,18 @@ func (a *Authorizer) authenticate(ctx context.Context) (caller, error) {
 	return caller{}, status.Error(codes.Unauthenticated, "hangar: a valid bearer token or client certificate is required")
 }
 
-// tokenCaller finds the token's caller, comparing every token in constant
+// caller finds the token's caller, comparing every token in constant
 // time.
-func (a *Authorizer) tokenCaller(got string) (caller, bool) {
+func (set Tokens) caller(got string) (caller, bool) {
 	var c caller
 	found := false
-	if equal(got, a.AdminToken) {
+	if equal(got, set.Admin) {
 		c, found = caller{Admin, "the admin token", nil}, true
 	}
-	if equal(got, a.ReadOnlyToken) {
+	if equal(got, set.ReadOnly) {
 		c, found = caller{ReadOnly, "the read-only token", nil}, true
 	}
-	for id, tok := range a.AgentTokens {
+	for id, tok := range set.Agents {
 		if equal(got, tok) {
 			c, found = caller{AgentRole, fmt.Sprintf("the agent token of %q", id), []string{id}}, true
 		}

@@ -3,8 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,7 +32,9 @@ import (
 	"github.com/hangarmesh/hangar/controlplane/server"
 	"github.com/hangarmesh/hangar/controlplane/store"
 	"github.com/hangarmesh/hangar/internal/fleetfile"
+	"github.com/hangarmesh/hangar/internal/secretfile"
 	"github.com/hangarmesh/hangar/internal/sighup"
+	"github.com/hangarmesh/hangar/internal/tlsfiles"
 	"github.com/hangarmesh/hangar/internal/version"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -45,6 +45,10 @@ const stopGrace = 5 * time.Second
 func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 	hup, stopHUP := sighup.Notify()
 	defer stopHUP()
+	sec, err := openSecrets(s, log)
+	if err != nil {
+		return err
+	}
 	cli, closeEtcd, err := connectEtcd(ctx, s, log)
 	if err != nil {
 		return err
@@ -80,11 +84,7 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 		Name: s.Name, Addr: advertise, ElectionTTL: s.ElectionTTL, Store: st, Metrics: met, Logger: log,
 		Admit: admin.AdmitAgent,
 	})
-	gs, err := grpcServer(s, grpcMet, rep, log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
+	gs := grpcServer(sec, grpcMet, rep, log)
 	hangarv1.RegisterAgentServiceServer(gs, rep.AgentService())
 	hangarv1.RegisterAdminServiceServer(gs, admin.New(rep, admin.Options{Logger: log}))
 	grpcMet.InitializeMetrics(gs)
@@ -99,7 +99,7 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return rep.Run(ctx) })
-	eg.Go(func() error { return reloadOnHUP(ctx, hup, s, st, log) })
+	eg.Go(func() error { return reloadOnHUP(ctx, hup, s, st, sec, log) })
 	eg.Go(func() error {
 		if err := gs.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("grpc: %w", err)
@@ -223,18 +223,20 @@ func connectEtcd(ctx context.Context, s Settings, log *slog.Logger) (*clientv3.C
 	cfg := clientv3.Config{Endpoints: s.EtcdEndpoints, DialTimeout: 5 * time.Second, Context: ctx,
 		Logger: etcdnode.ZapLogger(log)} // etcd's client logs in the process's slog format, not zap JSON
 	if s.EtcdUsername != "" {
-		data, err := os.ReadFile(s.EtcdPasswordFile)
+		// Read once: etcd's client authenticates with it when it connects.
+		password, err := secretfile.Read("--etcd-password-file", s.EtcdPasswordFile, 1)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read --etcd-password-file: %w", err)
+			return nil, nil, err
 		}
-		cfg.Username, cfg.Password = s.EtcdUsername, strings.TrimRight(string(data), "\r\n")
+		cfg.Username, cfg.Password = s.EtcdUsername, password
 	}
 	if s.EtcdCAFile != "" || s.EtcdCertFile != "" {
-		tc, err := tlsConfig(s.EtcdCertFile, s.EtcdKeyFile, s.EtcdCAFile, false)
+		m, err := tlsfiles.Load(tlsfiles.Files{CertFile: s.EtcdCertFile, KeyFile: s.EtcdKeyFile, CAFile: s.EtcdCAFile,
+			CertFlag: "--etcd-cert-file", KeyFlag: "--etcd-key-file", CAFlag: "--etcd-ca-file"}, log)
 		if err != nil {
 			return nil, nil, fmt.Errorf("etcd TLS: %w", err)
 		}
-		cfg.TLS = tc
+		cfg.TLS = m.ClientConfig(false)
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
@@ -249,23 +251,52 @@ func connectEtcd(ctx context.Context, s Settings, log *slog.Logger) (*clientv3.C
 	return cli, func() { cli.Close() }, nil
 }
 
+// secrets are the replica's followed TLS material and token files.
+type secrets struct {
+	tls    *tlsfiles.Material // nil without --tls-cert-file
+	tokens *tokenFiles        // nil without token files
+}
+
+// openSecrets loads the gRPC server's certificate (and client CA) and the
+// token files; each is followed as it changes (packages tlsfiles and
+// secretfile).
+func openSecrets(s Settings, log *slog.Logger) (secrets, error) {
+	var sec secrets
+	var err error
+	if s.TLSCertFile != "" {
+		sec.tls, err = tlsfiles.Load(tlsfiles.Files{CertFile: s.TLSCertFile, KeyFile: s.TLSKeyFile, CAFile: s.TLSClientCAFile,
+			CertFlag: "--tls-cert-file", KeyFlag: "--tls-key-file", CAFlag: "--tls-client-ca-file"}, log)
+		if err != nil {
+			return sec, fmt.Errorf("gRPC TLS: %w", err)
+		}
+	}
+	if sec.tokens, err = openTokens(s, log); err != nil {
+		return sec, err
+	}
+	return sec, nil
+}
+
+// reload reads every file again (SIGHUP); what does not load is logged and
+// the previous material stays.
+func (sec secrets) reload(log *slog.Logger) {
+	if sec.tls != nil {
+		_ = sec.tls.Reload() // logged by tlsfiles
+	}
+	if sec.tokens != nil {
+		if err := sec.tokens.Reload(); err != nil {
+			log.Error("token_reload_failed", "by", "SIGHUP", "error", err.Error(), "running", "the previous tokens")
+		}
+	}
+}
+
 // grpcServer builds the gRPC server with TLS or mTLS, bearer-token or
 // client-certificate authentication with admin and read-only rights, panic
-// recovery and Prometheus metrics.
-func grpcServer(s Settings, met *grpcprom.ServerMetrics, rep *server.Replica, log *slog.Logger) (*grpc.Server, error) {
+// recovery and Prometheus metrics. The certificate and the tokens are
+// read from sec on every handshake and call.
+func grpcServer(sec secrets, met *grpcprom.ServerMetrics, rep *server.Replica, log *slog.Logger) *grpc.Server {
 	var authz admin.Authorizer
-	var err error
-	if authz.AdminToken, err = readToken("--auth-token-file", s.AuthTokenFile); err != nil {
-		return nil, err
-	}
-	if authz.ReadOnlyToken, err = readToken("--read-only-token-file", s.ReadOnlyTokenFile); err != nil {
-		return nil, err
-	}
-	if authz.ReadOnlyToken != "" && authz.ReadOnlyToken == authz.AdminToken {
-		return nil, errors.New("--read-only-token-file holds the admin token of --auth-token-file: give read-only callers a token of their own")
-	}
-	if authz.AgentTokens, err = readAgentTokens(s.AgentTokensFile, authz.AdminToken, authz.ReadOnlyToken); err != nil {
-		return nil, err
+	if sec.tokens != nil {
+		authz.Current = sec.tokens.Current
 	}
 	recover := recovery.WithRecoveryHandler(func(p any) error {
 		log.Error("grpc_panic", "panic", fmt.Sprint(p))
@@ -278,43 +309,10 @@ func grpcServer(s Settings, met *grpcprom.ServerMetrics, rep *server.Replica, lo
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
-	if s.TLSCertFile != "" {
-		tc, err := tlsConfig(s.TLSCertFile, s.TLSKeyFile, s.TLSClientCAFile, true)
-		if err != nil {
-			return nil, fmt.Errorf("gRPC TLS: %w", err)
-		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	if sec.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(sec.tls.ServerConfig())))
 	}
-	return grpc.NewServer(opts...), nil
-}
-
-// tlsConfig loads a key pair and a CA. For a server, the CA (if any)
-// verifies client certificates (mTLS); for a client, it verifies servers.
-func tlsConfig(certFile, keyFile, caFile string, server bool) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("load key pair %s: %w", certFile, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("read CA %s: %w", caFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA %s holds no PEM certificate", caFile)
-		}
-		if server {
-			tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
-		} else {
-			tc.RootCAs = pool
-		}
-	}
-	return tc, nil
+	return grpc.NewServer(opts...)
 }
 
 // httpMux serves /metrics, /healthz (the process runs) and /readyz (the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -164,10 +165,12 @@ func globalOf(s *hangarv1.Snapshot, drainsOnly bool) *router.Global {
 // dialOptions builds the credentials for the control plane: TLS (with a
 // client certificate for mTLS) or plaintext on loopback (or --cp-insecure),
 // a bearer token if configured, and keepalives to notice a frozen replica.
-func dialOptions(s Settings) ([]grpc.DialOption, error) {
+// The files are followed: a rotated certificate, CA or token is used by the
+// next connection (and the token by the next RPC).
+func dialOptions(s Settings, log *slog.Logger) ([]grpc.DialOption, error) {
 	creds, err := grpccred.DialOptions(grpccred.Options{
 		Endpoints: s.ControlPlane, CAFile: s.CPCAFile, CertFile: s.CPCertFile, KeyFile: s.CPKeyFile,
-		TokenFile: s.CPTokenFile, Insecure: s.CPInsecure, Flag: "cp-",
+		TokenFile: s.CPTokenFile, Insecure: s.CPInsecure, Flag: "cp-", Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -151,7 +151,7 @@ func gatewayOptions(s Settings) gateway.Options {
 // --config is installed at once; otherwise the last snapshot in the state
 // dir is, so the agent serves within a second even with every replica down.
 func startManaged(ctx context.Context, s Settings, fleet *fleetfile.Fleet, met *metrics.Agent, obs router.Observer, log *slog.Logger) (*fleetRuntime, *managedAgent, *controlclient.Client, error) {
-	dial, err := dialOptions(s)
+	dial, err := dialOptions(s, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}

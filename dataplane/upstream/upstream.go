@@ -8,7 +8,6 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"github.com/hangarmesh/hangar/dataplane/outcome"
 	"github.com/hangarmesh/hangar/internal/clock"
 	"github.com/hangarmesh/hangar/internal/fleetfile"
+	"github.com/hangarmesh/hangar/internal/tlsfiles"
 )
 
 // Version is the client version the agent announces to upstreams.
@@ -80,7 +80,7 @@ func New(srv *fleetfile.Server, opts Options) (*Client, error) {
 	}
 	c := &Client{srv: srv, opts: opts, slots: make(chan struct{}, limit)}
 	if srv.Mode == fleetfile.ModeRemote {
-		tlsConf, err := tlsConfig(srv.TLS)
+		tlsConf, err := tlsConfig(srv.TLS, opts.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("mcp_servers.%s.tls: %w", srv.ID, err)
 		}
@@ -100,20 +100,14 @@ func New(srv *fleetfile.Server, opts Options) (*Client, error) {
 	return c, nil
 }
 
-func tlsConfig(t fleetfile.TLSConfig) (*tls.Config, error) {
-	conf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // verify_ssl: false is the user's explicit choice
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read ca_cert_path: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_cert_path %s holds no PEM certificate", t.CAFile)
-		}
-		conf.RootCAs = pool
+// tlsConfig trusts ca_cert_path (followed as it changes: package
+// tlsfiles) or the system pool.
+func tlsConfig(t fleetfile.TLSConfig, log *slog.Logger) (*tls.Config, error) {
+	m, err := tlsfiles.Load(tlsfiles.Files{CAFile: t.CAFile, CAFlag: "ca_cert_path"}, log)
+	if err != nil {
+		return nil, err
 	}
-	return conf, nil
+	return m.ClientConfig(t.InsecureSkipVerify), nil
 }
 
 // ID returns the member's server id.

@@ -1,15 +1,16 @@
 // Package grpccred builds the gRPC client credentials that the agent and
 // hangarctl use to reach the control plane: TLS (with a client certificate
 // for mTLS) or plaintext to loopback only, and an optional bearer token.
+// The TLS files and the token file are followed as they change (packages
+// tlsfiles and secretfile), so rotating them needs no restart.
 package grpccred
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
-	"os"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hangarmesh/hangar/internal/endpoints"
 	"github.com/hangarmesh/hangar/internal/secretfile"
+	"github.com/hangarmesh/hangar/internal/tlsfiles"
 )
 
 // Options say how to reach the control plane. Flag is the prefix of the
@@ -28,6 +30,9 @@ type Options struct {
 	TokenFile                 string
 	Insecure                  bool // allow plaintext to a non-loopback endpoint
 	Flag                      string
+	// Logger hears of reloads of the TLS files and the token file
+	// (rotations, and files refused); nil logs nothing.
+	Logger *slog.Logger
 }
 
 // DialOptions returns the transport and per-RPC credentials. TLS is on when
@@ -58,7 +63,8 @@ func DialOptions(o Options) ([]grpc.DialOption, error) {
 	if o.TokenFile != "" {
 		// Followed as it changes: each RPC (and stream) sends the file's
 		// current token, so rotating it needs no restart.
-		tok, err := secretfile.Open("--"+o.Flag+"token-file", o.TokenFile, 1)
+		flag := "--" + o.Flag + "token-file"
+		tok, err := secretfile.Open(flag, o.TokenFile, 1, func(err error) { logToken(o.Logger, flag, o.TokenFile, err) })
 		if err != nil {
 			return nil, err
 		}
@@ -67,27 +73,15 @@ func DialOptions(o Options) ([]grpc.DialOption, error) {
 	return opts, nil
 }
 
+// tlsConfig follows the CA and client certificate files (package
+// tlsfiles): a rotated file is used by the next connection.
 func (o Options) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--%sca-file: %w", o.Flag, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--%sca-file %s holds no PEM certificate", o.Flag, o.CAFile)
-		}
-		tc.RootCAs = pool
+	m, err := tlsfiles.Load(tlsfiles.Files{CertFile: o.CertFile, KeyFile: o.KeyFile, CAFile: o.CAFile,
+		CertFlag: "--" + o.Flag + "cert-file", KeyFlag: "--" + o.Flag + "key-file", CAFlag: "--" + o.Flag + "ca-file"}, o.Logger)
+	if err != nil {
+		return nil, err
 	}
-	if o.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--%scert-file/--%skey-file: %w", o.Flag, o.Flag, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
+	return m.ClientConfig(false), nil
 }
 
 // bearer sends "authorization: Bearer <token>" with every RPC.
@@ -101,3 +95,14 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 }
 
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// logToken reports a re-read of the token file.
+func logToken(log *slog.Logger, flag, path string, err error) {
+	switch {
+	case log == nil:
+	case err != nil:
+		log.Error("token_reload_failed", "flag", flag, "path", path, "error", err.Error(), "running", "the previous token")
+	default:
+		log.Info("token_reloaded", "flag", flag, "path", path)
+	}
+}

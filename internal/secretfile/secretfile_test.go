@@ -58,3 +58,37 @@ func TestGetFollowsTheFile(t *testing.T) {
 		t.Errorf("after the file is good again Get = %q, Err = %v", got, f.Err())
 	}
 }
+
+// A failed load is reported once per change of the files, not on every
+// Get; Reload loads again whether or not the files changed.
+func TestFollowReportsOncePerChange(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tok")
+	write(t, p, "good-token-0123456789\n", time.Unix(1000, 0))
+	var errs, oks int
+	f, err := Open("--token-file", p, 16, func(err error) {
+		if err != nil {
+			errs++
+		} else {
+			oks++
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, p, "short\n", time.Unix(2000, 0))
+	for range 3 {
+		if got := f.Get(); got != "good-token-0123456789" {
+			t.Fatalf("Get = %q after a bad write, want the last good token", got)
+		}
+	}
+	if errs != 1 || oks != 0 {
+		t.Errorf("a bad file read %d times (errors) and %d (ok) over three uses, want 1 and 0", errs, oks)
+	}
+	if err := f.Reload(); err == nil || errs != 2 {
+		t.Errorf("Reload of a bad file = %v (errors %d), want the error again", err, errs)
+	}
+	write(t, p, "rotated-token-0123456789\n", time.Unix(3000, 0))
+	if got := f.Get(); got != "rotated-token-0123456789" || oks != 1 || f.Err() != nil {
+		t.Errorf("after a good write Get = %q, oks %d, Err %v", got, oks, f.Err())
+	}
+}
