@@ -64,6 +64,37 @@ func BenchmarkPathReverseProxy(b *testing.B) {
 }
 
 func BenchmarkPathFrontDoor(b *testing.B) {
+	runCalls(b, benchClient(b, frontDoorServer(b)))
+}
+
+// BenchmarkSaturatedFrontDoor keeps 16 client sessions busy at once (the
+// saturated run of make bench), for -cpuprofile and -memprofile.
+func BenchmarkSaturatedFrontDoor(b *testing.B) {
+	url := frontDoorServer(b)
+	sessions := make(chan *mcp.ClientSession, 16)
+	for range cap(sessions) {
+		sessions <- benchClient(b, url)
+	}
+	b.SetParallelism(8) // 16 goroutines on 2 CPUs
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		cs := <-sessions
+		defer func() { sessions <- cs }()
+		args := map[string]any{"a": 1, "b": 2}
+		for pb.Next() {
+			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "add", Arguments: args})
+			if err != nil || res.IsError {
+				b.Error(err, res)
+				return
+			}
+		}
+	})
+}
+
+// frontDoorServer starts an upstream and a front door with one
+// front_door group on it, and returns the front door's URL.
+func frontDoorServer(b *testing.B) string {
 	up := upstreamServer(b)
 	f := &fleetfile.Fleet{
 		Servers: map[string]*fleetfile.Server{"m": {ID: "m", Mode: fleetfile.ModeRemote, Endpoint: up.URL + "/mcp",
@@ -98,5 +129,5 @@ func BenchmarkPathFrontDoor(b *testing.B) {
 	}
 	front := httptest.NewServer(gw.HTTPHandler())
 	b.Cleanup(front.Close)
-	runCalls(b, benchClient(b, front.URL+"/mcp"))
+	return front.URL + "/mcp"
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
+	"github.com/hangarmesh/hangar/dataplane/upstream"
 	"github.com/hangarmesh/hangar/internal/endpoints"
 )
 
@@ -38,26 +39,25 @@ type httpSession struct {
 	id string
 
 	mu      sync.Mutex
-	streams map[string]chan jsonrpc.Message // POST streams of requests in flight, by request id
-	get     chan jsonrpc.Message            // the standalone GET stream, nil when none
-	queue   []jsonrpc.Message               // for the standalone stream while none is open
+	streams map[string]*callStream // POST streams of requests in flight, by request id
+	get     chan jsonrpc.Message   // the standalone GET stream, nil when none
+	queue   []jsonrpc.Message      // for the standalone stream while none is open
 	version string
 }
 
 // send delivers msg on the stream of the request it belongs to, else on
 // the standalone stream (or queues it for the next one).
 func (hs *httpSession) send(msg jsonrpc.Message, related jsonrpc.ID) {
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
 	if related.IsValid() {
-		if ch := hs.streams[idKey(related)]; ch != nil {
-			select {
-			case ch <- msg:
-				return
-			default:
-			}
+		hs.mu.Lock()
+		st := hs.streams[idKey(related)]
+		hs.mu.Unlock()
+		if st != nil && st.write(msg) {
+			return
 		}
 	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
 	if hs.get != nil {
 		select {
 		case hs.get <- msg:
@@ -181,7 +181,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		g.batch(w, r, trimmed)
 		return
 	}
-	msg, err := jsonrpc.DecodeMessage(body)
+	msg, err := upstream.DecodeMessage(body)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "Parse error: "+err.Error())
 		return
@@ -215,7 +215,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, req *jsonrp
 		httpError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "initialize must be a request with an id")
 		return
 	}
-	hs := &httpSession{id: newSessionID(), streams: map[string]chan jsonrpc.Message{}}
+	hs := &httpSession{id: newSessionID(), streams: map[string]*callStream{}}
 	hs.cs = g.newSession(hs.id, hs)
 	g.mu.Lock()
 	if len(g.http) >= g.opts.MaxSessions {
@@ -245,7 +245,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, req *jsonrp
 }
 
 func writeMessage(w http.ResponseWriter, msg jsonrpc.Message) {
-	data, _ := jsonrpc.EncodeMessage(msg)
+	data, _ := upstream.EncodeMessage(msg)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(data)
@@ -257,49 +257,57 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// serveCall runs one client request and answers on an SSE stream: the
-// messages related to it (progress, log messages, a member's requests),
-// then its answer.
+// serveCall runs one client request on the handler's goroutine and
+// answers on an SSE stream: the messages related to it (progress, log
+// messages, a member's requests), written by whoever delivers them while
+// the request runs, then its answer.
 func (hs *httpSession) serveCall(w http.ResponseWriter, r *http.Request, req *jsonrpc.Request) {
 	key := idKey(req.ID)
-	ch := make(chan jsonrpc.Message, 64)
+	st := &callStream{w: w}
 	hs.mu.Lock()
-	hs.streams[key] = ch
+	hs.streams[key] = st
 	hs.mu.Unlock()
-	done := make(chan *jsonrpc.Response, 1)
-	hs.cs.wg.Go(func() { done <- hs.cs.handleRequest(r.Context(), req) })
-	var sse *sseWriter
-	for {
-		select {
-		case msg := <-ch:
-			if sse == nil {
-				sse = startSSE(w)
-			}
-			sse.write(msg)
-		case resp := <-done:
-			hs.mu.Lock()
-			delete(hs.streams, key)
-			hs.mu.Unlock()
-			for len(ch) > 0 {
-				if sse == nil {
-					sse = startSSE(w)
-				}
-				sse.write(<-ch)
-			}
-			if sse == nil {
-				// As the members do (and as clients expect of a server
-				// that can stream): an SSE answer, headers and event in
-				// one write.
-				w.Header().Set("Content-Type", "text/event-stream")
-				w.Header().Set("Cache-Control", "no-cache")
-				w.WriteHeader(http.StatusOK)
-				(&sseWriter{w: w, rc: http.NewResponseController(w)}).write(resp)
-				return
-			}
-			sse.write(resp)
-			return
-		}
+	hs.cs.wg.Add(1)
+	resp := hs.cs.handleRequest(r.Context(), req)
+	hs.cs.wg.Done()
+	hs.mu.Lock()
+	delete(hs.streams, key)
+	hs.mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.done = true
+	if st.sse == nil {
+		// As the members do (and as clients expect of a server that can
+		// stream): an SSE answer, headers and event in one write.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		(&sseWriter{w: w, rc: http.NewResponseController(w)}).write(resp)
+		return
 	}
+	st.sse.write(resp)
+}
+
+// callStream is the SSE stream of one client request while it runs.
+type callStream struct {
+	mu   sync.Mutex
+	w    http.ResponseWriter
+	sse  *sseWriter // nil until the first message
+	done bool       // the answer is written: the stream takes no more
+}
+
+// write sends msg on the stream; false once the request has its answer.
+func (st *callStream) write(msg jsonrpc.Message) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.done {
+		return false
+	}
+	if st.sse == nil {
+		st.sse = startSSE(st.w)
+	}
+	st.sse.write(msg)
+	return true
 }
 
 type sseWriter struct {
@@ -318,17 +326,33 @@ func startSSE(w http.ResponseWriter) *sseWriter {
 }
 
 func (s *sseWriter) write(msg jsonrpc.Message) {
-	data, err := jsonrpc.EncodeMessage(msg)
+	b := eventBuffers.Get().(*[]byte)
+	defer putEventBuffer(b)
+	data, err := upstream.AppendMessage(append((*b)[:0], "event: message\ndata: "...), msg)
 	if err != nil {
 		return
 	}
-	var b bytes.Buffer
-	b.Grow(len(data) + 24)
-	b.WriteString("event: message\ndata: ")
-	b.Write(data)
-	b.WriteString("\n\n")
-	_, _ = s.w.Write(b.Bytes())
+	if body := data[len("event: message\ndata: "):]; bytes.ContainsAny(body, "\r\n") {
+		// A raw result laid out on several lines would end the event
+		// early: put it on one line.
+		var c bytes.Buffer
+		if json.Compact(&c, body) != nil {
+			return
+		}
+		data = append(data[:len(data)-len(body)], c.Bytes()...)
+	}
+	*b = append(data, "\n\n"...)
+	_, _ = s.w.Write(*b)
 	_ = s.rc.Flush()
+}
+
+// eventBuffers hold SSE events while they are written.
+var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func putEventBuffer(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		eventBuffers.Put(b)
+	}
 }
 
 // getStream serves the standalone SSE stream: what members send outside a
@@ -405,7 +429,7 @@ func (g *Gateway) batch(w http.ResponseWriter, r *http.Request, body []byte) {
 	hs.cs.touch()
 	var answers []json.RawMessage
 	for _, raw := range raws {
-		msg, err := jsonrpc.DecodeMessage(raw)
+		msg, err := upstream.DecodeMessage(raw)
 		if err != nil {
 			httpError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "Parse error: "+err.Error())
 			return
@@ -416,7 +440,7 @@ func (g *Gateway) batch(w http.ResponseWriter, r *http.Request, body []byte) {
 				hs.cs.handleNotification(m)
 				continue
 			}
-			data, _ := jsonrpc.EncodeMessage(hs.cs.handleRequest(r.Context(), m))
+			data, _ := upstream.EncodeMessage(hs.cs.handleRequest(r.Context(), m))
 			answers = append(answers, data)
 		case *jsonrpc.Response:
 			hs.cs.handleResponse(m)

@@ -110,7 +110,7 @@ func (w *httpWire) sessionID() string {
 }
 
 func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64, repeatable bool) error {
-	data, err := jsonrpc.EncodeMessage(msg)
+	data, err := EncodeMessage(msg)
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64, re
 		if err != nil {
 			return fmt.Errorf("read answer of %s: %w", w.c.srv.ID, err)
 		}
-		m, err := jsonrpc.DecodeMessage(body)
+		m, err := DecodeMessage(body)
 		if err != nil {
 			return fmt.Errorf("malformed JSON-RPC from %s: %w", w.c.srv.ID, err)
 		}
@@ -163,15 +163,20 @@ func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64, re
 		return nil
 	case "text/event-stream":
 		w.s.wg.Go(func() {
-			defer resp.Body.Close()
 			err := readEvents(resp.Body, func(m jsonrpc.Message) bool {
 				w.s.deliver(m, call)
 				r, ok := m.(*jsonrpc.Response)
 				return ok && r.ID.Raw() == call
 			})
 			if err != nil {
+				resp.Body.Close()
 				w.s.callFailed(call, fmt.Errorf("stream of %s ended before the answer: %w", w.c.srv.ID, noEOF(err)))
+				return
 			}
+			// The member ends the stream after the answer: read it to its
+			// end so the connection is kept for the next request (closing
+			// an unread body closes the connection).
+			drain(resp.Body)
 		})
 		return nil
 	}
@@ -299,15 +304,29 @@ func (w *httpWire) close(ctx context.Context) {
 // readEvents reads an SSE stream, decoding each event's data as a JSON-RPC
 // message, until fn returns true (nil) or the stream ends (its error).
 func readEvents(r io.Reader, fn func(jsonrpc.Message) bool) error {
-	br := bufio.NewReaderSize(r, 16<<10)
-	var data bytes.Buffer
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	data := buffers.Get().(*bytes.Buffer)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+		putBuffer(data)
+	}()
 	for {
-		line, err := br.ReadBytes('\n')
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) { // a line longer than the reader's buffer
+			long := append([]byte(nil), line...)
+			for errors.Is(err, bufio.ErrBufferFull) && len(long) <= MaxResponseBytes+64 {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
 		trimmed := bytes.TrimRight(line, "\r\n")
 		switch {
 		case len(trimmed) == 0 && len(line) > 0: // end of an event
 			if data.Len() > 0 {
-				if m, derr := jsonrpc.DecodeMessage(data.Bytes()); derr == nil && fn(m) {
+				if m, derr := DecodeMessage(data.Bytes()); derr == nil && fn(m) {
 					return nil
 				}
 				data.Reset()
@@ -323,11 +342,28 @@ func readEvents(r io.Reader, fn func(jsonrpc.Message) bool) error {
 		}
 		if err != nil {
 			if data.Len() > 0 {
-				if m, derr := jsonrpc.DecodeMessage(data.Bytes()); derr == nil && fn(m) {
+				if m, derr := DecodeMessage(data.Bytes()); derr == nil && fn(m) {
 					return nil
 				}
 			}
 			return err
 		}
 	}
+}
+
+// readers and buffers are reused across answers: a stream reader and the
+// data of an event.
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+	buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+)
+
+// putBuffer returns b to buffers unless it grew large (one huge answer must
+// not stay pinned).
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 {
+		return
+	}
+	b.Reset()
+	buffers.Put(b)
 }
