@@ -73,8 +73,11 @@ ops-tools: ## Install promtool if missing (the tests of deploy/prometheus and de
 	@command -v promtool >/dev/null 2>&1 || scripts/install-promtool.sh || \
 	  echo "warning: promtool could not be installed; the Prometheus rule tests will fail (see scripts/install-promtool.sh)"
 
-lint: ## go vet, gofmt and go mod tidy checks
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: ## go vet, staticcheck, gofmt and go mod tidy checks
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
 

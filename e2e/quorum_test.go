@@ -16,12 +16,11 @@ import (
 // cpEtcdMember is one member of a `hangar-controlplane etcd` cluster; it
 // can be killed and started again on the same data dir and ports.
 type cpEtcdMember struct {
-	t        *testing.T
-	name     string
-	args     []string
-	client   string // client URL
-	proc     *proc.Process
-	restarts int
+	t      *testing.T
+	name   string
+	args   []string
+	client string // client URL
+	proc   *proc.Process
 }
 
 // cpStartEtcdCluster starts n members forming one cluster on loopback and

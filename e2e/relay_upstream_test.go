@@ -1,3 +1,9 @@
+// The relay tests carry MCP's logging, sampling and roots through the
+// agent on purpose: the protocol deprecates them (2026-07-28) but clients
+// and servers of the older versions still use them.
+//
+//lint:file-ignore SA1019 the relay of deprecated MCP features is what these tests check
+
 package e2e
 
 import (

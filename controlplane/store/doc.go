@@ -12,10 +12,8 @@
 //	snapshot                the routing snapshot (opaque bytes, a serialized protobuf); its mod
 //	                        revision IS the snapshot version; written only by the leader
 //	replicas/<name>         leased to the replica's session: the replica's advertise address
-//	agents/<agent-id>       leased to the session of the replica the agent is connected to:
-//	                        opaque agent info
-//	reports/<replica>       leased: opaque bytes, the replica's summary of its agents' reports,
-//	                        written on change
+//	reports/<replica>       leased: opaque bytes, the replica's summary of its agents' reports
+//	                        (which agents it holds, too), written on change
 //	events/<seq>            the event log: JSON Event, seq zero-padded to 20 digits so keys sort
 //	                        by seq; only the newest EventLimit (default 1,000) are kept
 //	eventseq                the last event seq assigned (decimal), the counter AppendEvent
@@ -30,7 +28,7 @@
 // # Leases and leadership
 //
 // Each replica opens one Session (NewSession); its lease holds the replica's
-// replicas/, agents/ and reports/ keys and its election key, so when the
+// replicas/ and reports/ keys and its election key, so when the
 // replica dies they all disappear within the session TTL. Campaign blocks
 // until the replica leads; the Leadership it returns is lost when the session
 // ends, the election key is deleted, or Resign is called. PutSnapshot writes

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -38,45 +37,6 @@ func (s *Store) WatchReports(ctx context.Context) <-chan map[string][]byte {
 // Reports returns every replica's current report, by key.
 func (s *Store) Reports(ctx context.Context) (map[string][]byte, error) {
 	return s.list(ctx, dirReports)
-}
-
-// PutAgent records that an agent is connected to the session's replica.
-// A later PutAgent by another replica (the agent reconnected there) takes the
-// key over.
-func (s *Store) PutAgent(ctx context.Context, sess *concurrency.Session, id string, data []byte) error {
-	if err := checkName("agent", id); err != nil {
-		return err
-	}
-	if err := putLeased(ctx, sess, s.key(dirAgents+id), data); err != nil {
-		return fmt.Errorf("put agent %q: %w", id, err)
-	}
-	return nil
-}
-
-// DeleteAgent removes an agent's record if the session's replica still holds
-// it; a record another replica has taken over is left alone.
-func (s *Store) DeleteAgent(ctx context.Context, sess *concurrency.Session, id string) error {
-	if err := checkName("agent", id); err != nil {
-		return err
-	}
-	k := s.key(dirAgents + id)
-	_, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.LeaseValue(k), "=", sess.Lease())).
-		Then(clientv3.OpDelete(k)).
-		Commit()
-	if err != nil {
-		return fmt.Errorf("delete agent %q: %w", id, err)
-	}
-	return nil
-}
-
-// Agents returns the connected agents' records by agent id.
-func (s *Store) Agents(ctx context.Context) (map[string][]byte, error) {
-	m, err := s.list(ctx, dirAgents)
-	if err != nil {
-		return nil, fmt.Errorf("list agents: %w", err)
-	}
-	return m, nil
 }
 
 // Drain takes a member out of its group's rotation until Undrain. Draining a

@@ -21,7 +21,6 @@ const (
 	keyConfig   = "config"
 	keySnapshot = "snapshot"
 	dirReplicas = "replicas/"
-	dirAgents   = "agents/"
 	dirReports  = "reports/"
 	dirEvents   = "events/"
 	keyEventSeq = "eventseq"

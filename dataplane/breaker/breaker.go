@@ -87,7 +87,7 @@ type Transition struct {
 	At time.Time
 }
 
-// ErrOpen is returned by Allow when the breaker rejects a call. It is
+// ErrOpen is returned by Admit when the breaker rejects a call. It is
 // returned as is, never wrapped, so a rejection allocates nothing.
 var ErrOpen = errors.New("breaker: open")
 
@@ -131,31 +131,23 @@ func New(cfg Config, clk clock.Clock) *Breaker {
 	return &Breaker{clk: clk, cfg: cfg.withDefaults()}
 }
 
-// Allow asks to start one group call.
+// Admit asks to start one group call.
 //
-// When the breaker rejects the call, Allow returns ErrOpen and a nil done. A
+// When the breaker rejects the call, Admit returns ErrOpen and a nil Call. A
 // rejection takes well under a microsecond and does not allocate.
 //
-// Otherwise the caller must call done once with the call's result (success
-// is false for a group call that failed after failover); done returns the
-// transitions the result caused. Calling done again is a no-op that returns
-// nil. A result is ignored if the breaker changed state after the call was
-// admitted (for example a slow failure of a call admitted while Closed that
-// arrives after the breaker opened), so late results never reopen or close
-// the breaker. done is safe to call from any goroutine.
+// Otherwise the caller must finish the Call once: Done with the call's
+// result (success is false for a group call that failed after failover),
+// which returns the transitions the result caused, or Abandon when the
+// caller gave up before any member answered (no verdict). Finishing it
+// again is a no-op. A result is ignored if the breaker changed state after
+// the call was admitted (for example a slow failure of a call admitted
+// while Closed that arrives after the breaker opened), so late results
+// never reopen or close the breaker. A Call is safe to finish from any
+// goroutine.
 //
-// transitions lists the state changes Allow itself caused: Open→HalfOpen
+// transitions lists the state changes Admit itself caused: Open→HalfOpen
 // when the reset timeout has passed.
-func (b *Breaker) Allow() (done func(success bool) []Transition, transitions []Transition, err error) {
-	c, transitions, err := b.Admit()
-	if err != nil {
-		return nil, transitions, err
-	}
-	return c.Done, transitions, nil
-}
-
-// Admit is Allow returning the admitted Call, which can also be abandoned
-// (the caller gave up before any member answered: no verdict).
 func (b *Breaker) Admit() (c *Call, transitions []Transition, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -195,7 +187,7 @@ func (c *Call) Abandon() {
 	}
 }
 
-// Done finishes the call with its result (see Allow).
+// Done finishes the call with its result (see Admit).
 func (c *Call) Done(success bool) []Transition {
 	b := c.b
 	b.mu.Lock()

@@ -212,17 +212,18 @@ func TestBreaker(t *testing.T) {
 				var got []Transition
 				switch s.op {
 				case "allow", "reject":
-					done, ts, err := b.Allow()
+					c, ts, err := b.Admit()
 					got = ts
 					if s.op == "reject" {
-						if !errors.Is(err, ErrOpen) || done != nil {
-							t.Fatalf("step %d: Allow() = done %v, err %v; want nil, ErrOpen", i, done != nil, err)
+						if !errors.Is(err, ErrOpen) || c != nil {
+							t.Fatalf("step %d: Admit() = call %v, err %v; want nil, ErrOpen", i, c != nil, err)
 						}
 						break
 					}
 					if err != nil {
-						t.Fatalf("step %d: Allow() error %v", i, err)
+						t.Fatalf("step %d: Admit() error %v", i, err)
 					}
+					done := c.Done
 					calls = append(calls, done)
 				case "ok", "fail":
 					got = calls[s.call](s.op == "ok")
@@ -265,8 +266,8 @@ func TestStatus(t *testing.T) {
 		{
 			name: "closed with a failure",
 			setup: func(b *Breaker, _ *clock.Fake) {
-				done, _, _ := b.Allow()
-				done(false)
+				c, _, _ := b.Admit()
+				c.Done(false)
 			},
 			want: Status{State: Closed, ConsecutiveFailures: 1, Config: cfg},
 		},
@@ -274,8 +275,8 @@ func TestStatus(t *testing.T) {
 			name: "open",
 			setup: func(b *Breaker, clk *clock.Fake) {
 				for range 2 {
-					done, _, _ := b.Allow()
-					done(false)
+					c, _, _ := b.Admit()
+					c.Done(false)
 				}
 				clk.Advance(10 * time.Second)
 			},
@@ -335,9 +336,9 @@ func TestConcurrentProbes(t *testing.T) {
 	)
 	for range 32 {
 		wg.Go(func() {
-			if done, _, err := b.Allow(); err == nil {
+			if c, _, err := b.Admit(); err == nil {
 				mu.Lock()
-				dones = append(dones, done)
+				dones = append(dones, c.Done)
 				mu.Unlock()
 			}
 		})
@@ -352,7 +353,7 @@ func TestConcurrentProbes(t *testing.T) {
 	wg.Wait()
 	admitted := 0
 	for range 32 {
-		if _, _, err := b.Allow(); err == nil {
+		if _, _, err := b.Admit(); err == nil {
 			admitted++
 		}
 	}
@@ -361,26 +362,26 @@ func TestConcurrentProbes(t *testing.T) {
 	}
 }
 
-func BenchmarkAllowOpen(b *testing.B) {
+func BenchmarkAdmitOpen(b *testing.B) {
 	br := New(Config{}, clock.NewFake(t0))
 	br.ForceOpen()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := br.Allow(); err != ErrOpen {
+		if _, _, err := br.Admit(); err != ErrOpen {
 			b.Fatal(err)
 		}
 	}
 }
 
-func BenchmarkAllowClosed(b *testing.B) {
+func BenchmarkAdmitClosed(b *testing.B) {
 	br := New(Config{}, clock.Real{})
 	b.ReportAllocs()
 	for b.Loop() {
-		done, _, err := br.Allow()
+		c, _, err := br.Admit()
 		if err != nil {
 			b.Fatal(err)
 		}
-		done(true)
+		c.Done(true)
 	}
 }
 
@@ -389,8 +390,8 @@ func BenchmarkAllowClosed(b *testing.B) {
 func TestAbandonHalfOpenProbe(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	b := New(Config{FailureThreshold: 1, ResetTimeout: time.Second, ProbeCount: 1}, clk)
-	done, _, _ := b.Allow()
-	done(false) // open
+	first, _, _ := b.Admit()
+	first.Done(false) // open
 	clk.Advance(2 * time.Second)
 	c, _, err := b.Admit()
 	if err != nil {

@@ -158,9 +158,3 @@ func FuzzFrontDoorDecode(f *testing.F) {
 		}
 	})
 }
-
-func jsonEqual(a, b any) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return bytes.Equal(x, y)
-}

@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -119,20 +120,11 @@ func accepts(r *http.Request, types ...string) bool {
 		return false
 	}
 	for _, t := range types {
-		if !contains(have, t) && !contains(have, "*/*") {
+		if !slices.Contains(have, t) && !slices.Contains(have, "*/*") {
 			return false
 		}
 	}
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // lookup finds the request's session, answering the error itself if none.

@@ -84,35 +84,12 @@ func argsError(target, tool, member string, err error) error {
 		Err: &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}}
 }
 
-// arguments returns the arguments of a request: its raw arguments, or the
-// "arguments" of its raw tools/call params.
-func (q request) arguments() (json.RawMessage, error) {
-	if !q.raw {
-		return q.args, nil
-	}
-	var p struct {
-		Arguments json.RawMessage `json:"arguments"`
-	}
-	if len(q.params) == 0 {
-		return nil, nil
-	}
-	if err := json.Unmarshal(q.params, &p); err != nil {
-		return nil, fmt.Errorf("tools/call params are not an object: %w", err)
-	}
-	return p.Arguments, nil
-}
-
 // checkRequest checks q's arguments against the schema of the first of
 // members that knows the tool (a group's members serve the same tools).
 func checkRequest(target string, q request, members ...*Member) error {
-	args, err := q.arguments()
-	if err != nil {
-		return &CallError{Type: ErrCaller, Target: target, Msg: "bad tools/call params",
-			Err: &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}}
-	}
 	for _, m := range members {
 		if _, ok := m.client.Tool(q.tool); ok {
-			return m.checkArgs(target, q.tool, args)
+			return m.checkArgs(target, q.tool, q.args)
 		}
 	}
 	return nil

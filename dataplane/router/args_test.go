@@ -36,10 +36,6 @@ func TestArgumentsCheckedBeforeSent(t *testing.T) {
 			_, err := r.Call(ctx, "grp", "add", json.RawMessage(`{"a":1}`), CallOptions{})
 			return err
 		}},
-		{"forwarded params", func() error {
-			_, err := r.Forward(ctx, "grp", "add", json.RawMessage(`{"name":"add","arguments":null}`), CallOptions{})
-			return err
-		}},
 		{"a member called directly", func() error {
 			_, err := r.Call(ctx, "primary", "add", json.RawMessage(`null`), CallOptions{})
 			return err

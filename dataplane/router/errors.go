@@ -11,17 +11,16 @@ type ErrorType string
 
 // The error types a call can end with.
 const (
-	ErrCircuitOpen        ErrorType = "CircuitOpen"
-	ErrNoAvailableMember  ErrorType = "NoAvailableMemberError"
-	ErrUnknownServer      ErrorType = "UnknownServerError"
-	ErrConnect            ErrorType = "ConnectionError"
-	ErrTimeout            ErrorType = "TimeoutError"
-	ErrTransport          ErrorType = "TransportError"
-	ErrServer             ErrorType = "ServerError"
-	ErrCaller             ErrorType = "InvalidRequestError"
-	ErrToolError          ErrorType = "ToolError"
-	ErrCanceled           ErrorType = "Canceled"
-	ErrRetryBudgetExhaust ErrorType = "RetryBudgetExhausted"
+	ErrCircuitOpen       ErrorType = "CircuitOpen"
+	ErrNoAvailableMember ErrorType = "NoAvailableMemberError"
+	ErrUnknownServer     ErrorType = "UnknownServerError"
+	ErrConnect           ErrorType = "ConnectionError"
+	ErrTimeout           ErrorType = "TimeoutError"
+	ErrTransport         ErrorType = "TransportError"
+	ErrServer            ErrorType = "ServerError"
+	ErrCaller            ErrorType = "InvalidRequestError"
+	ErrToolError         ErrorType = "ToolError"
+	ErrCanceled          ErrorType = "Canceled"
 )
 
 // CallError is a call that failed. Err, when set, is the last attempt's error.

@@ -1,5 +1,7 @@
 package router
 
+import "slices"
+
 // Global is the fleet-wide view pushed by the control plane: a second source
 // of truth merged with each agent's local state (docs/design.md §3.4). A nil Global
 // means the agent runs standalone and its local view is the only one.
@@ -22,18 +24,9 @@ func (g *Global) inRotation(group, member string) bool {
 	}
 	if g.Rotation != nil {
 		members, ok := g.Rotation[group]
-		if ok && !contains(members, member) {
+		if ok && !slices.Contains(members, member) {
 			return false
 		}
 	}
-	return !contains(g.Drained[group], member)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return !slices.Contains(g.Drained[group], member)
 }

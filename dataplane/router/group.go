@@ -217,7 +217,7 @@ type CallOptions struct {
 // or a tool annotated read-only or idempotent, or in failover.retry_on).
 type Sender func(ctx context.Context, member *upstream.Client, repeatable bool) (*upstream.Reply, outcome.Class, error)
 
-// Result is a finished call: Result for Call, Reply for Forward.
+// Result is a finished call: Result for Call, Reply for Relay.
 type Result struct {
 	Result   *mcp.CallToolResult
 	Reply    *upstream.Reply
@@ -225,15 +225,12 @@ type Result struct {
 	Attempts int
 }
 
-// request is what a call sends to each member it tries: decoded arguments
-// through the SDK client (Call), or raw tools/call params forwarded as
-// bytes (Forward).
+// request is what a call sends to each member it tries: arguments through
+// the SDK client (Call), or a front-door request through its Sender (Relay).
 type request struct {
-	tool   string
-	args   json.RawMessage
-	params json.RawMessage
-	raw    bool
-	relay  Sender
+	tool  string
+	args  json.RawMessage
+	relay Sender
 }
 
 // send makes one attempt on a member and classifies it.
@@ -241,13 +238,6 @@ func (q request) send(ctx context.Context, c *upstream.Client, repeatable bool) 
 	if q.relay != nil {
 		reply, class, err := q.relay(ctx, c, repeatable)
 		return &Result{Reply: reply}, class, err
-	}
-	if q.raw {
-		reply, err := c.Forward(ctx, q.tool, q.params)
-		if err != nil {
-			return nil, outcome.Classify(nil, err), err
-		}
-		return &Result{Reply: reply}, outcome.Classify(&mcp.CallToolResult{IsError: reply.IsError}, nil), nil
 	}
 	res, err := c.CallTool(ctx, q.tool, q.args)
 	return &Result{Result: res}, outcome.Classify(res, err), err

@@ -121,14 +121,6 @@ func (r *Router) Call(ctx context.Context, target, tool string, args json.RawMes
 	return r.route(ctx, target, request{tool: tool, args: args}, opts)
 }
 
-// Forward is Call for a front door that has the raw params of a tools/call
-// (name, arguments, _meta): they reach the member as bytes where the
-// member's session allows it, and the result comes back as Result.Reply,
-// undecoded. tool replaces the params' name.
-func (r *Router) Forward(ctx context.Context, target, tool string, params json.RawMessage, opts CallOptions) (*Result, error) {
-	return r.route(ctx, target, request{tool: tool, params: params, raw: true}, opts)
-}
-
 // Relay sends a front-door request to target through send, which makes
 // each attempt on a member; routing, failover, rotation and the breaker are
 // Call's. name is the tool (tools/call) or the method, for metrics and

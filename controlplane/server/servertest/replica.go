@@ -122,7 +122,7 @@ func (r *Replica) Crash() error {
 		r.cancel()
 	})
 	if err == nil {
-		return errors.New("Run returned nil after its etcd client closed; want an error")
+		return errors.New("run returned nil after its etcd client closed; want an error")
 	}
 	return nil
 }
