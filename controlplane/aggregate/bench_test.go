@@ -66,3 +66,37 @@ func BenchmarkCompute(b *testing.B) {
 		Compute(in)
 	}
 }
+
+// BenchmarkComputeLargeFleet decides the shape of a platform team's fleet:
+// 300 members in 100 groups of 3, seen by 10,000 agents that each serve
+// and call 1 to 3 groups (as in hangar-cpbench -fleet large). A decision
+// should cost what the agents report, not agents × members.
+func BenchmarkComputeLargeFleet(b *testing.B) {
+	const nAgents, nGroups = 10000, 100
+	var groups []*fleetfile.Group
+	for gi := range nGroups {
+		g := grp(fmt.Sprintf("group-%03d", gi))
+		g.Strategy = fleetfile.StrategyPriority
+		for j := range 3 {
+			g.Members = append(g.Members, mem(fmt.Sprintf("server-%03d-%d", gi, j), 1+j))
+		}
+		groups = append(groups, g)
+	}
+	in := Input{Fleet: fleet(groups), Now: now}
+	for ai, id := range agentIDs(nAgents) {
+		a := agent(id)
+		for k := range 1 + ai%3 {
+			g := groups[(ai*7+k*13)%nGroups]
+			for _, m := range g.Members {
+				a.Serves = append(a.Serves, m.ID)
+				a.Members[m.ID] = MemberView{LastCall: now.Add(-time.Duration(ai%15) * time.Second)}
+			}
+			a.Groups[g.ID] = GroupView{LastCall: now.Add(-time.Duration(ai%12) * time.Second)}
+		}
+		in.Agents = append(in.Agents, a)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Compute(in)
+	}
+}

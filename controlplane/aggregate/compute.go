@@ -35,22 +35,47 @@ func Compute(in Input) Output {
 			}
 		}
 	}
+	ix := indexAgents(in, ms)
 	tallies := make(map[string]tally, len(ms.ids))
 	for i, id := range ms.ids { // sorted, so every assignment list is too
 		probers := Probers(id, candidates[i], ms.probers(id))
 		for _, p := range probers {
 			out.Assignments[p] = append(out.Assignments[p], id)
 		}
-		t := count(in, id, probers, ms.groups[id])
+		t := count(in, id, probers, ms.groups[id], ix.members[i])
 		tallies[id] = t
 		out.Members[id] = t.result
 	}
 	if in.Fleet != nil {
 		for gid, g := range in.Fleet.Groups {
-			out.Groups[gid] = group(in, g, tallies)
+			out.Groups[gid] = group(in, g, tallies, ix.groups[gid])
 		}
 	}
 	return out
+}
+
+// agentIndex lists, for each member (by index in memberSet.ids) and each
+// group, the agents (by index in Input.Agents, ascending) that report on
+// it: a decision reads each agent's views once, not once per member and
+// group of the fleet.
+type agentIndex struct {
+	members [][]int
+	groups  map[string][]int
+}
+
+func indexAgents(in Input, ms memberSet) agentIndex {
+	ix := agentIndex{members: make([][]int, len(ms.ids)), groups: map[string][]int{}}
+	for ai, a := range in.Agents {
+		for id := range a.Members {
+			if i, ok := ms.index[id]; ok {
+				ix.members[i] = append(ix.members[i], ai)
+			}
+		}
+		for id := range a.Groups {
+			ix.groups[id] = append(ix.groups[id], ai)
+		}
+	}
+	return ix
 }
 
 // memberSet lists the members of a fleet and the groups containing each.
@@ -125,18 +150,16 @@ type tally struct {
 
 // count reads every agent's view of member: probe verdicts and the traffic
 // quorum of each of its groups.
-func count(in Input, member string, probers []string, groups []*fleetfile.Group) tally {
+func count(in Input, member string, probers []string, groups []*fleetfile.Group, agents []int) tally {
 	t := tally{
 		result:   MemberResult{ID: member, Probers: probers},
 		ejecting: make(map[string][]string, len(groups)),
 		server:   make(map[string][]string),
 	}
 	var assigned, all Votes
-	for _, a := range in.Agents {
-		v, ok := a.Members[member]
-		if !ok {
-			continue
-		}
+	for _, ai := range agents {
+		a := &in.Agents[ai]
+		v := a.Members[member]
 		if v.Probed {
 			all.add(v.Health)
 			if slices.Contains(probers, a.ID) {
@@ -197,7 +220,7 @@ func moreThan(votes, total int, q float64) bool {
 }
 
 // group decides one group's rotation, breaker and state.
-func group(in Input, g *fleetfile.Group, tallies map[string]tally) GroupResult {
+func group(in Input, g *fleetfile.Group, tallies map[string]tally, agents []int) GroupResult {
 	q := quorumOf(g)
 	r := GroupResult{ID: g.ID, Members: make([]GroupMember, 0, len(g.Members))}
 	for _, id := range in.Drained[g.ID] {
@@ -222,8 +245,8 @@ func group(in Input, g *fleetfile.Group, tallies map[string]tally) GroupResult {
 	if g.Strategy == fleetfile.StrategyPriority && len(r.Rotation) > 0 {
 		r.ActiveMember = r.Rotation[0]
 	}
-	for _, a := range in.Agents {
-		if v, ok := a.Groups[g.ID]; ok && recent(v.LastCall, in.Now) {
+	for _, ai := range agents {
+		if v := in.Agents[ai].Groups[g.ID]; recent(v.LastCall, in.Now) {
 			r.Callers++
 			if v.Breaker == Open {
 				r.OpenVotes++

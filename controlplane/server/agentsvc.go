@@ -71,7 +71,7 @@ func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error
 	}
 	c := &agentConn{
 		id: hello.GetAgentId(), hello: hello, kick: kick, peer: peerAddr(stream.Context()),
-		queue: make(chan *outMsg, queueSize), connected: s.clk.Now(),
+		queue: make(chan *outMsg, queueSize), connected: s.clk.Now(), shard: shardOf(hello.GetAgentId()),
 	}
 	if err := s.hub.add(c); err != nil {
 		s.log.Warn("agent_refused", "agent_id", c.id, "peer", c.peer, "error", err.Error())
@@ -167,11 +167,13 @@ func (s *agentService) handle(c *agentConn, m *hangarv1.AgentMessage) error {
 		if msg.Report.GetHeartbeat() {
 			c.minute.add(now, msg.Report.GetMembers())
 		}
+		changed := c.setStored(storedReport(msg.Report))
 		c.mu.Unlock()
 		s.met.reports.WithLabelValues(reportKind(msg.Report)).Inc()
-		if msg.Report.GetHeartbeat() {
-			s.hub.notifyPublisher()
-		} else {
+		if changed {
+			s.hub.markDirty(c)
+		}
+		if !msg.Report.GetHeartbeat() {
 			s.hub.notify()
 		}
 		s.hub.called(c, msg.Report)
@@ -182,7 +184,7 @@ func (s *agentService) handle(c *agentConn, m *hangarv1.AgentMessage) error {
 		}
 	case *hangarv1.AgentMessage_Nack:
 		s.hub.nack(c, msg.Nack.GetVersion(), msg.Nack.GetError())
-		s.hub.notifyPublisher()
+		s.hub.markDirty(c)
 		s.met.nacks.Inc()
 		s.log.Warn("snapshot_nacked", "agent_id", c.id, "version", msg.Nack.GetVersion(), "error", msg.Nack.GetError())
 	case *hangarv1.AgentMessage_ConfirmResult:

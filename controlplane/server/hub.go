@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hangarmesh/hangar/controlplane/aggregate"
 	"github.com/hangarmesh/hangar/internal/clock"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -46,6 +47,8 @@ type agentConn struct {
 	connected time.Time
 	peer      string // network address, for messages
 
+	shard int // its reports shard in etcd (shardOf)
+
 	mu          sync.Mutex
 	report      *hangarv1.Report // latest, merged
 	lastReport  time.Time
@@ -53,6 +56,13 @@ type agentConn struct {
 	minuteSum   []*hangarv1.MemberReport
 	minuteAt    time.Time // when minuteSum was taken
 	pubAcked    uint64    // the ACKed version as of minuteAt
+	pubReceived time.Time // lastReport as of minuteAt
+	// stored is the report as published and aggregated (storedReport);
+	// view is it as the leader aggregates it, and pub its AgentReport as
+	// encoded for etcd; each nil until built again after a change.
+	stored      *hangarv1.Report
+	view        *aggregate.AgentView
+	pub         []byte
 	nackError   string
 	assignments []string
 	sync        syncState
@@ -108,9 +118,11 @@ type hub struct {
 	assign  map[string][]string // agent → probed members, from the leader
 	parked  map[string]uint64   // agent → the version it NACKed, across reconnects
 	changed chan struct{}       // wakes the report publisher
-	stale   atomic.Bool         // heartbeats changed the reports: publish at the next heartbeat tick
-	lead    chan struct{}       // wakes the leader's decision loop
-	confirm confirmer           // the leader's confirmation probes (confirm.go)
+	// dirty marks the report shards whose agents changed since they were
+	// last published (heartbeats: at the next heartbeat tick).
+	dirty   [reportShards]atomic.Bool
+	lead    chan struct{} // wakes the leader's decision loop
+	confirm confirmer     // the leader's confirmation probes (confirm.go)
 }
 
 func newHub(log *slog.Logger, met *Metrics, clk clock.Clock) *hub {
@@ -118,10 +130,15 @@ func newHub(log *slog.Logger, met *Metrics, clk clock.Clock) *hub {
 		changed: make(chan struct{}, 1), lead: make(chan struct{}, 1)}
 }
 
-// notifyPublisher says reports changed in a way only the published summary
-// needs (a heartbeat): they are published within publishHeartbeats, and
-// the leader sees them at its next tick.
-func (h *hub) notifyPublisher() { h.stale.Store(true) }
+// markDirty says c's published report changed in a way only the published
+// summary needs (a heartbeat, a NACK): it is published within
+// publishHeartbeats, and the leader sees it at its next tick.
+func (h *hub) markDirty(c *agentConn) {
+	c.mu.Lock()
+	c.pub = nil
+	c.mu.Unlock()
+	h.dirty[c.shard].Store(true)
+}
 
 // notify says the agents or their states changed: publish and decide now.
 func (h *hub) notify() {
@@ -149,6 +166,7 @@ func (h *hub) add(c *agentConn) error {
 		return duplicateError(c.id, old)
 	}
 	h.conns[c.id] = c
+	h.dirty[c.shard].Store(true)
 	c.sync.parked = h.parked[c.id] // a NACKed version stays parked after a reconnect
 	assign := h.assign[c.id]
 	n := len(h.conns)
@@ -178,6 +196,7 @@ func (h *hub) remove(c *agentConn) {
 	h.mu.Lock()
 	if h.conns[c.id] == c {
 		delete(h.conns, c.id)
+		h.dirty[c.shard].Store(true)
 	}
 	n := len(h.conns)
 	h.mu.Unlock()

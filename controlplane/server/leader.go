@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"sort"
 	"time"
@@ -60,9 +61,10 @@ type decider struct {
 	sha     string // ConfigSHA256(yaml)
 	fleet   *fleetfile.Fleet
 	drained map[string][]string
-	remote  map[string][]byte // other replicas' reports
-	resets  map[string]uint64 // operator breaker resets by group
-	last    []byte            // content of the last snapshot written
+	remote  map[string][]byte       // other replicas' reports
+	decoded map[string]*remoteShard // remote, decoded, by key
+	resets  map[string]uint64       // operator breaker resets by group
+	last    []byte                  // content of the last snapshot written
 	prev    aggregate.Output
 
 	// reset lists the groups reset since the last decision; staleOpen
@@ -164,18 +166,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 // decide computes the routing state and writes a snapshot if it changed.
 func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) error {
 	views := r.localViews(d.sha)
-	for replica, data := range d.remote {
-		var rr hangarv1.ReplicaReport
-		if err := proto.Unmarshal(data, &rr); err != nil {
-			r.log.Warn("replica_report_unreadable", "replica", replica, "error", err.Error())
-			continue
-		}
-		for _, ar := range rr.GetAgents() {
-			if !IsLocal(ar.GetHello(), d.sha) {
-				views = append(views, AgentView(ar))
-			}
-		}
-	}
+	views = append(views, d.remoteViews(r.log)...)
 	d.ignoreStaleOpen(views)
 	now := r.clk.Now()
 	out := aggregate.Compute(aggregate.Input{Fleet: d.fleet, Agents: views, Drained: d.drained, Now: now,
@@ -205,6 +196,45 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 	return nil
 }
 
+// remoteShard is one of the other replicas' report shards as decoded.
+type remoteShard struct {
+	data  []byte
+	sha   string
+	views []aggregate.AgentView
+}
+
+// remoteViews returns the other replicas' agents that count, decoding only
+// the shards that changed since the last decision.
+func (d *decider) remoteViews(log *slog.Logger) []aggregate.AgentView {
+	if d.decoded == nil {
+		d.decoded = map[string]*remoteShard{}
+	}
+	var views []aggregate.AgentView
+	for key, data := range d.remote {
+		sh := d.decoded[key]
+		if sh == nil || sh.sha != d.sha || !bytes.Equal(sh.data, data) {
+			sh = &remoteShard{data: data, sha: d.sha}
+			var rr hangarv1.ReplicaReport
+			if err := proto.Unmarshal(data, &rr); err != nil {
+				log.Warn("replica_report_unreadable", "replica", key, "error", err.Error())
+			}
+			for _, ar := range rr.GetAgents() {
+				if !IsLocal(ar.GetHello(), d.sha) {
+					sh.views = append(sh.views, AgentView(ar))
+				}
+			}
+			d.decoded[key] = sh
+		}
+		views = append(views, sh.views...)
+	}
+	for key := range d.decoded {
+		if _, ok := d.remote[key]; !ok {
+			delete(d.decoded, key)
+		}
+	}
+	return views
+}
+
 // ignoreStaleOpen keeps an operator's breaker reset from being undone by
 // the votes it overrides. Until an agent has applied the reset, its
 // reports still show the breaker open; a snapshot counting those votes
@@ -227,12 +257,14 @@ func (d *decider) ignoreStaleOpen(views []aggregate.AgentView) {
 	}
 	d.reset = nil
 	for g, stale := range d.staleOpen {
-		for _, v := range views {
+		for i := range views {
+			v := &views[i]
 			if !stale[v.ID] {
 				continue
 			}
 			if gv, ok := v.Groups[g]; ok && gv.Breaker != aggregate.Closed {
 				gv.Breaker = aggregate.Closed
+				v.Groups = maps.Clone(v.Groups) // the agent's cached view is shared
 				v.Groups[g] = gv
 			} else if ok {
 				delete(stale, v.ID)
@@ -249,10 +281,9 @@ func (d *decider) ignoreStaleOpen(views []aggregate.AgentView) {
 func (r *Replica) localViews(configSHA string) []aggregate.AgentView {
 	conns := r.hub.agents()
 	views := make([]aggregate.AgentView, 0, len(conns))
-	now := r.clk.Now()
 	for _, c := range conns {
 		if !IsLocal(c.hello, configSHA) {
-			views = append(views, AgentView(c.summary(r.name, now, false)))
+			views = append(views, c.aggView())
 		}
 	}
 	return views

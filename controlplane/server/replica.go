@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hangarmesh/hangar/controlplane/aggregate"
 	"github.com/hangarmesh/hangar/controlplane/store"
 	"github.com/hangarmesh/hangar/internal/clock"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
@@ -192,9 +195,12 @@ func (r *Replica) follow(ctx context.Context) error {
 const reportShards = 32
 
 // publish writes this replica's agents' reports to etcd when they change,
-// at most every publishEvery, for the leader to aggregate.
+// at most every publishEvery, for the leader to aggregate. Only the
+// shards whose agents changed are encoded again, each agent's part from
+// its own cached encoding (agentConn.published).
 func (r *Replica) publish(ctx context.Context, sess *concurrency.Session) error {
 	last := make([][]byte, reportShards)
+	var epoch time.Time
 	beat := r.clk.NewTimer(publishHeartbeats)
 	defer func() { beat.Stop() }()
 	for {
@@ -204,26 +210,16 @@ func (r *Replica) publish(ctx context.Context, sess *concurrency.Session) error 
 		case <-r.hub.changed:
 		case <-beat.C():
 			beat = r.clk.NewTimer(publishHeartbeats)
-			if !r.hub.stale.Swap(false) {
-				continue
+		}
+		now := r.clk.Now()
+		if e := now.Truncate(minuteRefresh); !e.Equal(epoch) { // every agent's counters are renewed
+			epoch = e
+			for i := range r.hub.dirty {
+				r.hub.dirty[i].Store(true)
 			}
 		}
-		for i, rr := range r.replicaReports() {
-			data, err := proto.MarshalOptions{Deterministic: true}.Marshal(rr)
-			if err != nil {
-				return fmt.Errorf("encode replica report: %w", err)
-			}
-			if last[i] != nil && bytes.Equal(data, last[i]) {
-				continue
-			}
-			if err := r.store.PutReport(ctx, sess, shardKey(r.name, i), data); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				r.log.Warn("report_publish_failed", "error", err.Error())
-				continue
-			}
-			last[i] = data
+		if err := r.publishDirty(ctx, sess, last, now); err != nil {
+			return err
 		}
 		t := r.clk.NewTimer(publishEvery)
 		select {
@@ -233,6 +229,70 @@ func (r *Replica) publish(ctx context.Context, sess *concurrency.Session) error 
 		case <-t.C():
 		}
 	}
+}
+
+// publishDirty writes the dirty shards that differ from what was last
+// written (last, by shard). A shard that fails stays dirty.
+func (r *Replica) publishDirty(ctx context.Context, sess *concurrency.Session, last [][]byte, now time.Time) error {
+	var dirty [reportShards]bool
+	any := false
+	for i := range dirty {
+		dirty[i] = r.hub.dirty[i].Swap(false)
+		any = any || dirty[i]
+	}
+	if !any {
+		return nil
+	}
+	byShard := make([][]*agentConn, reportShards)
+	for _, c := range r.hub.agents() { // sorted by id
+		if dirty[c.shard] {
+			byShard[c.shard] = append(byShard[c.shard], c)
+		}
+	}
+	for i := range dirty {
+		if !dirty[i] {
+			continue
+		}
+		data := r.encodeShard(byShard[i], now)
+		if last[i] != nil && bytes.Equal(data, last[i]) {
+			continue
+		}
+		if err := r.store.PutReport(ctx, sess, shardKey(r.name, i), data); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.hub.dirty[i].Store(true)
+			r.log.Warn("report_publish_failed", "error", err.Error())
+			continue
+		}
+		last[i] = data
+	}
+	return nil
+}
+
+// encodeShard returns the ReplicaReport of conns as its deterministic
+// encoding, built from each agent's cached one.
+func (r *Replica) encodeShard(conns []*agentConn, now time.Time) []byte {
+	b := protowire.AppendTag(nil, replicaReportReplica, protowire.BytesType)
+	b = protowire.AppendString(b, r.name)
+	for _, c := range conns {
+		b = protowire.AppendTag(b, replicaReportAgents, protowire.BytesType)
+		b = protowire.AppendBytes(b, c.published(r.name, now))
+	}
+	return b
+}
+
+// Field numbers of hangar.v1.ReplicaReport.
+const (
+	replicaReportReplica = 1
+	replicaReportAgents  = 2
+)
+
+// shardOf is the reports shard of an agent id.
+func shardOf(id string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return int(h.Sum32() % reportShards)
 }
 
 // Agents returns every connected agent in the fleet: this replica's from
@@ -271,77 +331,150 @@ func shardKey(replica string, i int) string { return fmt.Sprintf("%s#%02d", repl
 // ownShard reports whether a reports key belongs to this replica.
 func (r *Replica) ownShard(key string) bool { return strings.HasPrefix(key, r.name+"#") }
 
-// replicaReports summarizes the connected agents, sharded by agent id:
-// what aggregation needs, without the heartbeat counters.
-func (r *Replica) replicaReports() []*hangarv1.ReplicaReport {
-	out := make([]*hangarv1.ReplicaReport, reportShards)
-	for i := range out {
-		out[i] = &hangarv1.ReplicaReport{Replica: r.name}
+// published returns the agent's AgentReport as encoded for etcd: built
+// again only after its report changed or its counters were renewed (every
+// minuteRefresh, on the clock's boundaries, so that every agent's renewal
+// falls in the same publishing round).
+func (c *agentConn) published(replica string, now time.Time) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pub != nil && !c.minuteAt.Before(now.Truncate(minuteRefresh)) {
+		return c.pub
 	}
-	for _, c := range r.hub.agents() {
-		h := fnv.New32a()
-		_, _ = h.Write([]byte(c.id))
-		i := h.Sum32() % reportShards
-		out[i].Agents = append(out[i].Agents, c.summary(r.name, r.clk.Now(), false))
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(c.summaryLocked(replica, now, false))
+	if err != nil { // cannot happen: every field is valid
+		return nil
 	}
-	return out
+	c.pub = data
+	return data
 }
 
-// summary is the agent's stored report, with last_call rounded to the
-// second (the leader looks at a 10 s window) so that steady traffic does
-// not rewrite the report.
+// summary is the agent's report with its stored report (storedReport). If
+// fresh, its counters, ACKed version and last report are as of now; else
+// as of their last renewal, at most minuteRefresh ago.
 func (c *agentConn) summary(replica string, now time.Time, fresh bool) *hangarv1.AgentReport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.summaryLocked(replica, now, fresh)
+}
+
+// summaryLocked is summary with c.mu held.
+func (c *agentConn) summaryLocked(replica string, now time.Time, fresh bool) *hangarv1.AgentReport {
 	ar := &hangarv1.AgentReport{
 		Hello: c.hello, Connected: timestamppb.New(c.connected), AckedVersion: c.ackedVersion(), Replica: replica,
 		Minute: c.minuteSummary(now, fresh), NackedVersion: c.sync.parked, NackError: c.nackError, Peer: c.peer,
+		Report: c.stored,
 	}
-	if !fresh { // as of the last refresh: ACKs alone do not rewrite the reports in etcd
-		ar.AckedVersion = c.pubAcked
+	received := c.lastReport
+	if !fresh { // as of the last renewal: ACKs and heartbeats alone do not rewrite the reports in etcd
+		ar.AckedVersion, received = c.pubAcked, c.pubReceived
 	}
-	if !c.lastReport.IsZero() {
-		ar.Received = timestamppb.New(c.lastReport)
-	}
-	if c.report != nil {
-		rep := &hangarv1.Report{Seq: c.report.GetSeq()}
-		for _, m := range c.report.GetMembers() {
-			rep.Members = append(rep.Members, &hangarv1.MemberReport{
-				Member: m.GetMember(), State: m.GetState(), Probed: m.GetProbed(), EjectedIn: m.GetEjectedIn(),
-				ConsecutiveFailures: m.GetConsecutiveFailures(), LastCall: roundSecond(m.GetLastCall()),
-				ServerEjectedIn: m.GetServerEjectedIn(),
-			})
-		}
-		for _, g := range c.report.GetGroups() {
-			rep.Groups = append(rep.Groups, &hangarv1.GroupReport{
-				Group: g.GetGroup(), Breaker: g.GetBreaker(), ConsecutiveFailures: g.GetConsecutiveFailures(),
-				LastCall: roundSecond(g.GetLastCall()),
-			})
-		}
-		rep.Seq = 0 // the sequence changes with every heartbeat
-		ar.Report = rep
+	if !received.IsZero() {
+		ar.Received = timestamppb.New(received)
 	}
 	return ar
 }
 
-// minuteRefresh is how often the published minute counters and ACKed
-// version are renewed: often enough for an operator's rates, rarely enough
-// that steady traffic, and every agent's ACK of every snapshot, do not
-// rewrite the reports in etcd each time.
+// minuteRefresh is how often the published minute counters, ACKed version
+// and time of the last report are renewed: often enough for an operator's
+// rates, rarely enough that steady traffic, and every agent's ACK of every
+// snapshot, do not rewrite the reports in etcd each time. It is also the
+// granularity of the published last calls (storedReport).
 const minuteRefresh = 5 * time.Second
 
 // minuteSummary returns the minute's counters as of now if fresh, else as
-// of at most minuteRefresh ago. c.mu must be held.
+// of their last renewal, renewed if it is from before the current
+// minuteRefresh period. c.mu must be held.
 func (c *agentConn) minuteSummary(now time.Time, fresh bool) []*hangarv1.MemberReport {
-	if fresh || c.minuteAt.IsZero() || now.Sub(c.minuteAt) >= minuteRefresh {
-		c.minuteSum, c.minuteAt, c.pubAcked = c.minute.sum(now), now, c.ackedVersion()
+	if fresh {
+		return c.minute.sum(now)
+	}
+	if c.minuteAt.IsZero() || c.minuteAt.Before(now.Truncate(minuteRefresh)) {
+		c.minuteSum, c.minuteAt, c.pubAcked, c.pubReceived = c.minute.sum(now), now, c.ackedVersion(), c.lastReport
 	}
 	return c.minuteSum
 }
 
-func roundSecond(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
+// setStored makes r the agent's stored report; false if it equals the
+// one stored. c.mu must be held.
+func (c *agentConn) setStored(r *hangarv1.Report) bool {
+	if c.stored != nil && sameStored(c.stored, r) {
+		return false
+	}
+	c.stored, c.view, c.pub = r, nil, nil
+	return true
+}
+
+// aggView returns the agent's stored report as the leader aggregates it.
+func (c *agentConn) aggView() aggregate.AgentView {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.view == nil {
+		v := AgentView(&hangarv1.AgentReport{Hello: c.hello, Report: c.stored})
+		c.view = &v
+	}
+	return *c.view
+}
+
+// storedReport is what of a report is published and aggregated: the
+// states, without the sequence and the counters, and with each last call
+// rounded up to the next multiple of minuteRefresh. The leader asks
+// whether a call is within the 10 s window (aggregate.CallWindow): a
+// caller counts for the whole window and at most minuteRefresh more, and
+// an agent that keeps calling rewrites its report once per minuteRefresh,
+// not at every heartbeat.
+func storedReport(r *hangarv1.Report) *hangarv1.Report {
+	rep := &hangarv1.Report{}
+	for _, m := range r.GetMembers() {
+		rep.Members = append(rep.Members, &hangarv1.MemberReport{
+			Member: m.GetMember(), State: m.GetState(), Probed: m.GetProbed(), EjectedIn: m.GetEjectedIn(),
+			ConsecutiveFailures: m.GetConsecutiveFailures(), LastCall: roundUp(m.GetLastCall()),
+			ServerEjectedIn: m.GetServerEjectedIn(),
+		})
+	}
+	for _, g := range r.GetGroups() {
+		rep.Groups = append(rep.Groups, &hangarv1.GroupReport{
+			Group: g.GetGroup(), Breaker: g.GetBreaker(), ConsecutiveFailures: g.GetConsecutiveFailures(),
+			LastCall: roundUp(g.GetLastCall()),
+		})
+	}
+	return rep
+}
+
+// sameStored reports whether two stored reports (storedReport) are equal:
+// proto.Equal, without reflection (it runs for every heartbeat).
+func sameStored(a, b *hangarv1.Report) bool {
+	if len(a.GetMembers()) != len(b.GetMembers()) || len(a.GetGroups()) != len(b.GetGroups()) {
+		return false
+	}
+	for i, x := range a.GetMembers() {
+		y := b.GetMembers()[i]
+		if x.GetMember() != y.GetMember() || x.GetState() != y.GetState() || x.GetProbed() != y.GetProbed() ||
+			x.GetConsecutiveFailures() != y.GetConsecutiveFailures() || x.GetLastCall().GetSeconds() != y.GetLastCall().GetSeconds() ||
+			(x.GetLastCall() == nil) != (y.GetLastCall() == nil) ||
+			!slices.Equal(x.GetEjectedIn(), y.GetEjectedIn()) || !slices.Equal(x.GetServerEjectedIn(), y.GetServerEjectedIn()) {
+			return false
+		}
+	}
+	for i, x := range a.GetGroups() {
+		y := b.GetGroups()[i]
+		if x.GetGroup() != y.GetGroup() || x.GetBreaker() != y.GetBreaker() || x.GetConsecutiveFailures() != y.GetConsecutiveFailures() ||
+			x.GetLastCall().GetSeconds() != y.GetLastCall().GetSeconds() || (x.GetLastCall() == nil) != (y.GetLastCall() == nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// roundUp rounds ts up to a multiple of minuteRefresh.
+func roundUp(ts *timestamppb.Timestamp) *timestamppb.Timestamp {
 	if ts == nil {
 		return nil
 	}
-	return &timestamppb.Timestamp{Seconds: ts.GetSeconds()}
+	step := int64(minuteRefresh / time.Second)
+	s := ts.GetSeconds()
+	if ts.GetNanos() > 0 || s%step != 0 {
+		s = (s/step + 1) * step
+	}
+	return &timestamppb.Timestamp{Seconds: s}
 }

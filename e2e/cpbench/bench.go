@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -125,6 +126,15 @@ func measure(ctx context.Context, o Options, cps []*controlPlane, groups func(in
 	if err := s.waitReady(ctx, len(cps), 30*time.Second); err != nil {
 		return err
 	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cps[0].etcd}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("connect to the control plane's etcd: %w", err)
+	}
+	defer cli.Close()
+	mctx, stopMeter := context.WithCancel(ctx)
+	defer stopMeter()
+	meter := startEtcdMeter(mctx, cli)
+	phase := meter.begin()
 	before := make([]replicaMemory, len(cps))
 	for i, cp := range cps {
 		if before[i].HeapKiB, before[i].RSSKiB, err = cp.memory(ctx); err != nil {
@@ -146,22 +156,41 @@ func measure(ctx context.Context, o Options, cps []*controlPlane, groups func(in
 		return err
 	}
 	rep.Connect.SettledSeconds = time.Since(start).Seconds()
+	meter.end(phase)
+	rep.Etcd.Connect = phase
 	rep.Connect.Reconnects = s.reconnects.Load()
 	if err := rep.measureMemory(ctx, cps, before); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "hangar-cpbench: %d agents connected in %.1fs; %d rounds...\n", o.Agents, rep.Connect.Seconds, o.Rounds)
+	var simProfile *os.File
 	if o.Profile != "" {
 		if err := cps[0].profile(o.Profile); err != nil {
 			return err
 		}
+		if simProfile, err = startProfile(o.Profile + ".sim"); err != nil {
+			return err
+		}
 	}
-	if err := rounds(ctx, o, s, rep); err != nil {
+	phase = meter.begin()
+	err = rounds(ctx, o, s, rep)
+	if simProfile != nil {
+		pprof.StopCPUProfile()
+		simProfile.Close()
+	}
+	if err != nil {
 		return err
+	}
+	meter.end(phase)
+	rep.Etcd.Rounds = phase
+	if o.Profile != "" {
+		if err := cps[0].heapProfile(ctx, o.Profile+".heap"); err != nil {
+			return err
+		}
 	}
 	if o.Steady > 0 {
 		fmt.Fprintf(stderr, "hangar-cpbench: every agent heartbeats once a second for %s...\n", o.Steady)
-		if err := steady(ctx, o, s, cps, rep); err != nil {
+		if err := steady(ctx, o, s, cps, cli, meter, rep); err != nil {
 			return err
 		}
 	}
@@ -174,11 +203,12 @@ func rounds(ctx context.Context, o Options, s *sim, rep *report) error {
 	for i := range o.Rounds {
 		for _, eject := range []bool{true, false} {
 			rx := s.received()
-			d, err := s.measure(eject, inRotation(!eject), o.Timeout)
+			d, ph, err := s.measure(eject, inRotation(!eject), o.Timeout)
 			if err != nil {
 				return err
 			}
 			sum := summarize(d, o.Agents)
+			sum.Phases = ph
 			// Let the ACKs' aftermath (report publishing) pass.
 			if err := s.waitQuiet(ctx, 300*time.Millisecond, 30*time.Second); err != nil {
 				return err
@@ -200,12 +230,7 @@ func rounds(ctx context.Context, o Options, s *sim, rep *report) error {
 
 // steady makes every agent heartbeat once a second for o.Steady and
 // measures the replicas' CPU and the writes to etcd meanwhile.
-func steady(ctx context.Context, o Options, s *sim, cps []*controlPlane, rep *report) error {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cps[0].etcd}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		return fmt.Errorf("connect to the control plane's etcd: %w", err)
-	}
-	defer cli.Close()
+func steady(ctx context.Context, o Options, s *sim, cps []*controlPlane, cli *clientv3.Client, meter *etcdMeter, rep *report) error {
 	leader, err := store.New(cli, "").Leader(ctx)
 	if err != nil {
 		return fmt.Errorf("find the leader: %w", err)
@@ -234,9 +259,12 @@ func steady(ctx context.Context, o Options, s *sim, cps []*controlPlane, rep *re
 		}
 	}
 	t0 := time.Now()
+	phase := meter.begin()
 	if err := sleep(ctx, o.Steady); err != nil {
 		return err
 	}
+	meter.end(phase)
+	rep.Etcd.Steady = phase
 	secs := time.Since(t0).Seconds()
 	rev1, err := revision()
 	if err != nil {

@@ -46,6 +46,12 @@ func RunControlPlane(ctx context.Context, args []string, stdin io.Reader, stdout
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
 				fmt.Fprintf(stdout, "heap %s inuse=%d\n", arg, ms.HeapInuse+ms.StackInuse)
+			case "heapprofile":
+				runtime.GC()
+				if err := writeHeapProfile(arg); err != nil {
+					fmt.Fprintf(stderr, "heap profile: %v\n", err)
+				}
+				fmt.Fprintf(stdout, "heapprofile done\n")
 			case "profile":
 				if profile, err = startProfile(arg); err != nil {
 					fmt.Fprintf(stderr, "cpu profile: %v\n", err)
@@ -62,6 +68,18 @@ func RunControlPlane(ctx context.Context, args []string, stdin io.Reader, stdout
 		return nil
 	}
 	return err
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func startProfile(path string) (*os.File, error) {
@@ -171,6 +189,21 @@ func (cp *controlPlane) profile(path string) error {
 		return err
 	}
 	_, err = fmt.Fprintf(cp.stdin, "profile %s\n", abs)
+	return err
+}
+
+// heapProfile writes a heap profile of the replica to path, after GC.
+func (cp *controlPlane) heapProfile(ctx context.Context, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(cp.stdin, "heapprofile %s\n", abs); err != nil {
+		return fmt.Errorf("ask the control plane for a heap profile: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = cp.p.WaitFor(ctx, regexp.MustCompile(`^heapprofile done`))
 	return err
 }
 

@@ -33,7 +33,7 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.IntVar(&o.Rounds, "rounds", 5, "eject/restore rounds; the median one is reported")
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for every agent's ACK in a round")
 	fs.StringVar(&o.JSONPath, "json", ".bench/cpbench.json", `write the report as JSON to this file ("" for none)`)
-	fs.StringVar(&o.Profile, "cpuprofile", "", "write a CPU profile of the control plane during the rounds to this file")
+	fs.StringVar(&o.Profile, "cpuprofile", "", "write a CPU profile of the control plane during the rounds to this file (of the simulated agents to this file + .sim), and a heap profile after them to this file + .heap")
 	fs.BoolVar(&o.Verbose, "v", false, "echo the control plane's output")
 	fs.StringVar(&o.Fleet, "fleet", fleetLarge, `fleet file: "large" (the recipe plus 100 groups of 3 servers), "recipe" (the failover recipe alone) or a file's path; it must have the recipe's group my-mcp-group`)
 	fs.IntVar(&o.Replicas, "replicas", 1, "control-plane replicas (each its own process, on the first one's embedded etcd); agents spread over them")

@@ -41,6 +41,16 @@ type report struct {
 	Steady     *steadyState    `json:"steady_state,omitempty"`
 	Reconnects int64           `json:"reconnects"`
 	EtcdDBKiB  int64           `json:"etcd_db_kib"`
+	// Etcd is what the replicas put to etcd in each phase.
+	Etcd etcdPhases `json:"etcd_writes"`
+}
+
+// etcdPhases is what was put to etcd while the agents connected, during
+// the rounds and while they heartbeat.
+type etcdPhases struct {
+	Connect *etcdWrites `json:"connect,omitempty"`
+	Rounds  *etcdWrites `json:"rounds,omitempty"`
+	Steady  *etcdWrites `json:"steady,omitempty"`
 }
 
 // replicaMemory is one replica's heap (and stacks) in use after GC and RSS.
@@ -95,6 +105,7 @@ type summary struct {
 	// BytesPerAgent is what the agents received during the round (and
 	// its aftermath), divided by the number of agents.
 	BytesPerAgent float64 `json:"bytes_per_agent"`
+	Phases        phases  `json:"phases"`
 }
 
 type memory struct {
@@ -220,9 +231,10 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "%d agents on %d gRPC connections per replica, connected in batches of %d: all had a snapshot after %.1fs, the same one after %.1fs\n\n",
 		s.Agents, s.Conns, s.Batch, r.Connect.Seconds, r.Connect.SettledSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "report → ACK\t50 % ms\t99 % ms\t100 % ms\tACKed\tbytes/agent\t")
+	fmt.Fprintln(tw, "report → ACK\t50 % ms\t99 % ms\t100 % ms\tACKed\tbytes/agent\tdecided ms\t1st rx ms\t99 % rx ms\t")
 	row := func(name string, x summary) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.0f\t\n", name, fmtMs(x.P50Ms), fmtMs(x.P99Ms), fmtMs(x.MaxMs), x.Acked, x.BytesPerAgent)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t\n", name, fmtMs(x.P50Ms), fmtMs(x.P99Ms), fmtMs(x.MaxMs), x.Acked, x.BytesPerAgent,
+			x.Phases.DecidedMs, x.Phases.FirstRecvMs, x.Phases.P99RecvMs)
 	}
 	for i, x := range r.Eject {
 		row(fmt.Sprintf("eject round %d", i+1), x)
@@ -254,6 +266,11 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, " %s (%s) %.0f %% of a core;", c.Replica, role, 100*c.CoresUsed)
 		}
 		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "etcd puts while connecting: %s\n", r.Etcd.Connect)
+	fmt.Fprintf(w, "etcd puts during the rounds: %s\n", r.Etcd.Rounds)
+	if r.Etcd.Steady != nil {
+		fmt.Fprintf(w, "etcd puts in steady state: %s\n", r.Etcd.Steady)
 	}
 	fmt.Fprintf(w, "agent reconnects (streams the control plane ended): %d; etcd database: %s\n", r.Reconnects, mib(r.EtcdDBKiB))
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,10 @@ type simAgent struct {
 type round struct {
 	want  func(*hangarv1.Snapshot) bool
 	acked []atomic.Int64 // by agent: when it ACKed it (unix ns), 0 before
+	recv  []atomic.Int64 // by agent: when its stream received it (unix ns)
+	// created is when the leader decided the first such snapshot (unix
+	// ns, from Snapshot.created): report → decision → fan-out → apply.
+	created atomic.Int64
 	n     atomic.Int64
 	all   chan struct{} // closed when every agent has
 }
@@ -154,12 +159,13 @@ func (s *sim) session(a *simAgent) error {
 		if err != nil {
 			return err
 		}
+		recv := time.Now().UnixNano()
 		a.rx.Add(int64(proto.Size(m)))
 		snap := m.GetSnapshot()
 		if snap == nil {
 			continue // an Assignment: simulated agents probe nothing
 		}
-		if err := s.apply(a, snap); err != nil {
+		if err := s.apply(a, snap, recv); err != nil {
 			return err
 		}
 	}
@@ -167,7 +173,7 @@ func (s *sim) session(a *simAgent) error {
 
 // apply applies snap to the agent's state and ACKs it (NACKs it if it does
 // not apply), then notes the round's progress.
-func (s *sim) apply(a *simAgent, snap *hangarv1.Snapshot) error {
+func (s *sim) apply(a *simAgent, snap *hangarv1.Snapshot, recv int64) error {
 	state, err := snapshot.Apply(a.state, snap)
 	reply := &hangarv1.AgentMessage{Msg: &hangarv1.AgentMessage_Ack{Ack: &hangarv1.Ack{Version: snap.GetVersion(), Nonce: snap.GetNonce()}}}
 	if err != nil {
@@ -195,6 +201,8 @@ func (s *sim) apply(a *simAgent, snap *hangarv1.Snapshot) error {
 		s.ready.Add(1)
 	}
 	if r := s.round.Load(); r != nil && r.want(state) && r.acked[a.i].CompareAndSwap(0, now) {
+		r.recv[a.i].Store(recv)
+		r.created.CompareAndSwap(0, state.GetCreated().AsTime().UnixNano())
 		if r.n.Add(1) == int64(len(r.acked)) {
 			close(r.all)
 		}
@@ -224,13 +232,13 @@ func (a *simAgent) report(ejected bool) error {
 // measure makes agent 0 report, then waits up to timeout for every agent
 // to ACK a snapshot satisfying want. It returns each agent's time from the
 // report to that ACK; agents that did not get there are left out.
-func (s *sim) measure(ejected bool, want func(*hangarv1.Snapshot) bool, timeout time.Duration) ([]time.Duration, error) {
-	r := &round{want: want, acked: make([]atomic.Int64, len(s.agents)), all: make(chan struct{})}
+func (s *sim) measure(ejected bool, want func(*hangarv1.Snapshot) bool, timeout time.Duration) ([]time.Duration, phases, error) {
+	r := &round{want: want, acked: make([]atomic.Int64, len(s.agents)), recv: make([]atomic.Int64, len(s.agents)), all: make(chan struct{})}
 	s.round.Store(r)
 	defer s.round.Store(nil)
 	start := time.Now()
 	if err := s.agents[0].report(ejected); err != nil {
-		return nil, fmt.Errorf("send the report: %w", err)
+		return nil, phases{}, fmt.Errorf("send the report: %w", err)
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -238,15 +246,34 @@ func (s *sim) measure(ejected bool, want func(*hangarv1.Snapshot) bool, timeout 
 	case <-r.all:
 	case <-t.C:
 	case <-s.ctx.Done():
-		return nil, s.ctx.Err()
+		return nil, phases{}, s.ctx.Err()
 	}
 	out := make([]time.Duration, 0, len(r.acked))
+	var recv []time.Duration
 	for i := range r.acked {
 		if at := r.acked[i].Load(); at != 0 {
 			out = append(out, time.Duration(at-start.UnixNano()))
+			recv = append(recv, time.Duration(r.recv[i].Load()-start.UnixNano()))
 		}
 	}
-	return out, nil
+	return out, newPhases(time.Duration(r.created.Load()-start.UnixNano()), recv), nil
+}
+
+// phases splits a round's time from the report: until the leader decided
+// (its snapshot's created time), until the first agent and 99 % of the
+// agents received the snapshot (before applying and ACKing it).
+type phases struct {
+	DecidedMs   float64 `json:"decided_ms"`
+	FirstRecvMs float64 `json:"first_received_ms"`
+	P99RecvMs   float64 `json:"p99_received_ms"`
+}
+
+func newPhases(decided time.Duration, recv []time.Duration) phases {
+	if len(recv) == 0 {
+		return phases{DecidedMs: ms(decided)}
+	}
+	slices.Sort(recv)
+	return phases{DecidedMs: ms(decided), FirstRecvMs: ms(recv[0]), P99RecvMs: ms(recv[min(len(recv)-1, len(recv)*99/100)])}
 }
 
 // waitReady waits until n agents have received a snapshot.
