@@ -69,8 +69,8 @@ type round struct {
 	// created is when the leader decided the first such snapshot (unix
 	// ns, from Snapshot.created): report → decision → fan-out → apply.
 	created atomic.Int64
-	n     atomic.Int64
-	all   chan struct{} // closed when every agent has
+	n       atomic.Int64
+	all     chan struct{} // closed when every agent has
 }
 
 // newSim dials conns connections to each replica; agent i serves
