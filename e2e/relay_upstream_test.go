@@ -203,6 +203,16 @@ func (u *relayUpstream) addTools() {
 		}
 		return text("sampled: " + res.Content.(*mcp.TextContent).Text), nil, nil
 	})
+	mcp.AddTool(u.srv, &mcp.Tool{Name: "sample_within"}, func(ctx context.Context, req *mcp.CallToolRequest, a relayArgs) (*mcp.CallToolResult, any, error) {
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(a.N)*time.Millisecond) // the member's own bound on the client's answer
+		defer cancel()
+		_, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
+			Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: a.Message}}}})
+		if err != nil {
+			return text(u.name + " gave up sampling: " + err.Error()), nil, nil
+		}
+		return text(u.name + " sampled"), nil, nil
+	})
 	mcp.AddTool(u.srv, &mcp.Tool{Name: "elicit"}, func(ctx context.Context, req *mcp.CallToolRequest, a relayArgs) (*mcp.CallToolResult, any, error) {
 		res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: a.Message,
 			RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}})

@@ -31,6 +31,11 @@ type Session struct {
 	nextID  atomic.Int64
 	mu      sync.Mutex
 	pending map[int64]*pendingCall
+	// asking holds the member's requests the Handler has not answered yet
+	// (sampling, elicitation, roots: the client's turn), each with the call
+	// whose stream carried it (0: none). While any is open the member is
+	// waiting, not silent: the calls' read_timeout does not run.
+	asking  map[jsonrpc.ID]int64
 	dead    chan struct{}
 	err     error
 	closing bool
@@ -72,7 +77,7 @@ func (c *Client) OpenSession(ctx context.Context, init json.RawMessage, h Handle
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.srv.HTTP.ConnectTimeout+c.srv.HTTP.ReadTimeout)
 	defer cancel()
-	s := &Session{c: c, h: h, init: init, pending: map[int64]*pendingCall{}, dead: make(chan struct{})}
+	s := &Session{c: c, h: h, init: init, pending: map[int64]*pendingCall{}, asking: map[jsonrpc.ID]int64{}, dead: make(chan struct{})}
 	w, err := c.newWire(ctx, s)
 	if err != nil {
 		return nil, err
@@ -198,6 +203,10 @@ func (s *Session) call(ctx context.Context, method string, params json.RawMessag
 		case <-s.dead:
 			return nil, s.deadErr()
 		case <-t.C():
+			if s.waitingOnClient() { // the member waits for the client: not its silence
+				t = s.c.opts.Clock.NewTimer(silence)
+				continue
+			}
 			s.cancelUpstream(id, "no answer within read_timeout")
 			return nil, fmt.Errorf("%s: %s: no message for %s (read_timeout): %w", s.c.srv.ID, method, silence, context.DeadlineExceeded)
 		case <-ctx.Done():
@@ -227,10 +236,43 @@ func (s *Session) Notify(ctx context.Context, method string, params json.RawMess
 // Respond answers a request of the member (id as the member sent it) with a
 // raw result or an error.
 func (s *Session) Respond(ctx context.Context, id jsonrpc.ID, result json.RawMessage, rerr error) error {
+	s.answered(id)
 	if err := s.deadErr(); err != nil {
 		return err
 	}
 	return s.w.send(ctx, &jsonrpc.Response{ID: id, Result: result, Error: rerr}, 0, true) // a second answer to an id is ignored
+}
+
+// waitingOnClient reports whether a request of the member waits for the
+// Handler's answer.
+func (s *Session) waitingOnClient() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.asking) > 0
+}
+
+// answered closes the member's request id (answered, or cancelled by the
+// member). When it was the last one, the calls' silence starts again.
+func (s *Session) answered(id jsonrpc.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.asking[id]; !ok {
+		return
+	}
+	delete(s.asking, id)
+	if len(s.asking) == 0 {
+		s.pokeLocked()
+	}
+}
+
+// pokeLocked restarts every call's silence timer. s.mu is held.
+func (s *Session) pokeLocked() {
+	for _, p := range s.pending {
+		select {
+		case p.poke <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Close ends the session (HTTP DELETE; a subprocess child is stopped) and
@@ -283,9 +325,16 @@ func (s *Session) fail(err error, closing bool) {
 	}
 }
 
+// forget ends call id; the member's requests that came on its stream die
+// with it.
 func (s *Session) forget(id int64) {
 	s.mu.Lock()
 	delete(s.pending, id)
+	for req, via := range s.asking {
+		if via == id {
+			delete(s.asking, req)
+		}
+	}
 	s.mu.Unlock()
 }
 
@@ -312,16 +361,19 @@ func (s *Session) deliver(msg jsonrpc.Message, via int64) {
 		s.mu.Lock()
 		pc := s.pending[via]
 		if pc == nil && len(s.pending) == 1 {
-			for _, only := range s.pending { // a stdio pipe: the one call running
-				pc = only
+			for id, only := range s.pending { // a stdio pipe: the one call running
+				pc, via = only, id
 			}
 		}
-		for _, p := range s.pending { // the member is alive: restart every silence timer
-			select {
-			case p.poke <- struct{}{}:
-			default:
-			}
+		if pc == nil {
+			via = 0
 		}
+		if m.IsCall() {
+			s.asking[m.ID] = via
+		} else if m.Method == "notifications/cancelled" {
+			s.cancelledByMember(m.Params)
+		}
+		s.pokeLocked() // the member is alive: restart every silence timer
 		s.mu.Unlock()
 		if pc != nil {
 			tag = pc.tag
@@ -329,6 +381,20 @@ func (s *Session) deliver(msg jsonrpc.Message, via int64) {
 		if s.h != nil {
 			s.h.FromMember(s, m, tag)
 		}
+	}
+}
+
+// cancelledByMember closes the member's request that params (of its
+// notifications/cancelled) name. s.mu is held.
+func (s *Session) cancelledByMember(params json.RawMessage) {
+	var p struct {
+		RequestID any `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return
+	}
+	if id, err := jsonrpc.MakeID(p.RequestID); err == nil {
+		delete(s.asking, id)
 	}
 }
 
