@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the relay of deprecated MCP features is what these tests check
+
 package e2e
 
 import (
