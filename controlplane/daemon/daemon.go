@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/hangarmesh/hangar/internal/endpoints"
+	"github.com/hangarmesh/hangar/internal/settingsfile"
 	"github.com/hangarmesh/hangar/internal/version"
 )
 
@@ -44,30 +45,29 @@ func serveCommand(stderr io.Writer) *cobra.Command {
 		Short: "Run one control-plane replica",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f := v.GetString("settings"); f != "" {
-				v.SetConfigFile(f)
-				if err := v.ReadInConfig(); err != nil {
-					return fmt.Errorf("read --settings %s: %w", f, err)
+			path := v.GetString("settings")
+			if path != "" {
+				if err := settingsfile.Read(v, path); err != nil {
+					return err
 				}
 			}
-			s := Settings{
-				Listen: v.GetString("listen"), MetricsListen: v.GetString("metrics-listen"), Advertise: v.GetString("advertise"),
-				Name: v.GetString("name"), DataDir: v.GetString("data-dir"), EtcdEndpoints: endpoints.Split(v.GetStringSlice("etcd-endpoints")),
-				EtcdCAFile: v.GetString("etcd-ca-file"), EtcdCertFile: v.GetString("etcd-cert-file"), EtcdKeyFile: v.GetString("etcd-key-file"),
-				EtcdPrefix: v.GetString("etcd-prefix"), FleetConfig: v.GetString("fleet-config"),
-				EtcdUsername: v.GetString("etcd-username"), EtcdPasswordFile: v.GetString("etcd-password-file"),
-				TLSCertFile: v.GetString("tls-cert-file"), TLSKeyFile: v.GetString("tls-key-file"), TLSClientCAFile: v.GetString("tls-client-ca-file"),
-				AuthTokenFile: v.GetString("auth-token-file"), ReadOnlyTokenFile: v.GetString("read-only-token-file"), AgentTokensFile: v.GetString("agent-tokens-file"), Insecure: v.GetBool("insecure"),
-				ElectionTTL: v.GetDuration("election-ttl"), LogLevel: v.GetString("log-level"), JSONLogs: v.GetBool("json-logs"),
-			}
-			if err := s.Validate(); err != nil {
-				return err
-			}
-			log, err := newLogger(s.LogLevel, s.JSONLogs, stderr)
+			s, err := settingsFrom(v)
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), s, log)
+			log, level, err := newLogger(s.LogLevel, s.JSONLogs, stderr)
+			if err != nil {
+				return err
+			}
+			onHUP := func() {}
+			if path != "" {
+				// Reloadable: log-level; every other setting needs a restart (logged).
+				r := settingsfile.NewReloader(v, path, map[string]func(string) error{
+					"log-level": func(name string) error { return setLevel(level, name) },
+				}, func() error { _, err := settingsFrom(v); return err }, log)
+				onHUP = func() { r.Reload() }
+			}
+			return serve(cmd.Context(), s, log, onHUP)
 		},
 	}
 	f := cmd.Flags()
@@ -102,16 +102,47 @@ func serveCommand(stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
-func newLogger(level string, json bool, w io.Writer) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+// settingsFrom builds and checks the settings from flags, HANGAR_*
+// variables and the settings file.
+func settingsFrom(v *viper.Viper) (Settings, error) {
+	s := Settings{
+		Listen: v.GetString("listen"), MetricsListen: v.GetString("metrics-listen"), Advertise: v.GetString("advertise"),
+		Name: v.GetString("name"), DataDir: v.GetString("data-dir"), EtcdEndpoints: endpoints.Split(v.GetStringSlice("etcd-endpoints")),
+		EtcdCAFile: v.GetString("etcd-ca-file"), EtcdCertFile: v.GetString("etcd-cert-file"), EtcdKeyFile: v.GetString("etcd-key-file"),
+		EtcdPrefix: v.GetString("etcd-prefix"), FleetConfig: v.GetString("fleet-config"),
+		EtcdUsername: v.GetString("etcd-username"), EtcdPasswordFile: v.GetString("etcd-password-file"),
+		TLSCertFile: v.GetString("tls-cert-file"), TLSKeyFile: v.GetString("tls-key-file"), TLSClientCAFile: v.GetString("tls-client-ca-file"),
+		AuthTokenFile: v.GetString("auth-token-file"), ReadOnlyTokenFile: v.GetString("read-only-token-file"), AgentTokensFile: v.GetString("agent-tokens-file"), Insecure: v.GetBool("insecure"),
+		ElectionTTL: v.GetDuration("election-ttl"), LogLevel: v.GetString("log-level"), JSONLogs: v.GetBool("json-logs"),
+	}
+	if err := s.Validate(); err != nil {
+		return s, err
+	}
+	return s, setLevel(new(slog.LevelVar), s.LogLevel)
+}
+
+// newLogger builds the process logger; its level can change while it runs
+// (--settings reloads).
+func newLogger(level string, json bool, w io.Writer) (*slog.Logger, *slog.LevelVar, error) {
+	lv := new(slog.LevelVar)
+	if err := setLevel(lv, level); err != nil {
+		return nil, nil, err
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	if json {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), lv, nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	return slog.New(slog.NewTextHandler(w, opts)), lv, nil
+}
+
+// setLevel sets lv from a --log-level value.
+func setLevel(lv *slog.LevelVar, level string) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	lv.Set(l)
+	return nil
 }
 
 func must(err error) {

@@ -26,7 +26,7 @@ func etcdCommand(stderr io.Writer) *cobra.Command {
 			"    --peer-cert-file peer.pem --peer-key-file peer-key.pem --peer-trusted-ca-file ca.pem",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, _ := newLogger("info", false, stderr)
+			log, _, _ := newLogger("info", false, stderr)
 			cfg.ClientURL, cfg.PeerURL, cfg.Logger = client, peer, log
 			if cfg.InitialCluster != "" && cfg.Name == "" {
 				return fmt.Errorf("--initial-cluster needs --name: this member's name in the list")

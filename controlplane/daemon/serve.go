@@ -42,7 +42,7 @@ import (
 // stopGrace bounds the graceful part of shutdown.
 const stopGrace = 5 * time.Second
 
-func serve(ctx context.Context, s Settings, log *slog.Logger) error {
+func serve(ctx context.Context, s Settings, log *slog.Logger, onHUP func()) error {
 	hup, stopHUP := sighup.Notify()
 	defer stopHUP()
 	sec, err := openSecrets(s, log)
@@ -99,7 +99,7 @@ func serve(ctx context.Context, s Settings, log *slog.Logger) error {
 
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return rep.Run(ctx) })
-	eg.Go(func() error { return reloadOnHUP(ctx, hup, s, st, sec, log) })
+	eg.Go(func() error { return reloadOnHUP(ctx, hup, s, st, sec, onHUP, log) })
 	eg.Go(func() error {
 		if err := gs.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("grpc: %w", err)

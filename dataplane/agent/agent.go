@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/hangarmesh/hangar/internal/endpoints"
+	"github.com/hangarmesh/hangar/internal/settingsfile"
 	"github.com/hangarmesh/hangar/internal/version"
 )
 
@@ -131,11 +132,7 @@ func readSettingsFile(v *viper.Viper) error {
 	if f == "" {
 		return nil
 	}
-	v.SetConfigFile(f)
-	if err := v.ReadInConfig(); err != nil {
-		return fmt.Errorf("read --settings %s: %w", f, err)
-	}
-	return nil
+	return settingsfile.Read(v, f)
 }
 
 func settingsFrom(v *viper.Viper) (Settings, error) {
@@ -162,6 +159,7 @@ func settingsFrom(v *viper.Viper) (Settings, error) {
 		CPKeyFile:     v.GetString("cp-key-file"),
 		CPTokenFile:   v.GetString("cp-token-file"),
 		CPInsecure:    v.GetBool("cp-insecure"),
+		source:        v,
 	}
 	var err error
 	if s.Limits, err = limitsFrom(v); err != nil {
@@ -170,30 +168,52 @@ func settingsFrom(v *viper.Viper) (Settings, error) {
 	return s, s.Validate()
 }
 
-// newLogger builds the process logger; the returned closer closes a log file.
-func newLogger(s Settings, stderr io.Writer) (*slog.Logger, io.Closer, error) {
+// newLogger builds the process logger; the returned closer closes a log
+// file. Its level can change while it runs (--settings reloads).
+func newLogger(s Settings, stderr io.Writer) (*slog.Logger, *slog.LevelVar, io.Closer, error) {
+	level := new(slog.LevelVar)
+	if err := setLevel(level, s.LogLevel); err != nil {
+		return nil, nil, nil, err
+	}
 	var w io.Writer = stderr
 	var closer io.Closer = io.NopCloser(nil)
 	if s.LogFile != "" {
 		file, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return nil, nil, fmt.Errorf("open --log-file: %w", err)
+			return nil, nil, nil, fmt.Errorf("open --log-file: %w", err)
 		}
 		w, closer = file, file
 	}
-	var level slog.Level
-	lv := strings.ToLower(s.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if s.JSONLogs {
+		return slog.New(slog.NewJSONHandler(w, opts)), level, closer, nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), level, closer, nil
+}
+
+// setLevel sets level from a --log-level value.
+func setLevel(level *slog.LevelVar, name string) error {
+	var l slog.Level
+	lv := strings.ToLower(name)
 	if lv == "warning" {
 		lv = "warn"
 	}
-	if err := level.UnmarshalText([]byte(lv)); err != nil {
-		return nil, nil, fmt.Errorf("--log-level: %w", err)
+	if err := l.UnmarshalText([]byte(lv)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if s.JSONLogs {
-		return slog.New(slog.NewJSONHandler(w, opts)), closer, nil
+	level.Set(l)
+	return nil
+}
+
+// settingsReloader reads --settings again on SIGHUP; nil without one.
+// Reloadable: log-level; every other setting needs a restart (logged).
+func settingsReloader(s Settings, level *slog.LevelVar, log *slog.Logger) *settingsfile.Reloader {
+	if s.source == nil || s.source.GetString("settings") == "" {
+		return nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), closer, nil
+	return settingsfile.NewReloader(s.source, s.source.GetString("settings"),
+		map[string]func(string) error{"log-level": func(v string) error { return setLevel(level, v) }},
+		func() error { _, err := settingsFrom(s.source); return err }, log)
 }
 
 func must(err error) {

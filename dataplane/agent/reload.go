@@ -27,6 +27,7 @@ type configReloader struct {
 	install func(*fleetfile.Fleet) error
 	log     *slog.Logger
 	current []byte // the contents in force
+	onHUP   func() // also run on SIGHUP (reading --settings again); may be nil
 }
 
 func newConfigReloader(path string, current []byte, install func(*fleetfile.Fleet) error, log *slog.Logger) *configReloader {
@@ -52,6 +53,9 @@ func (r *configReloader) Run(ctx context.Context, hup <-chan os.Signal) error {
 		case <-ctx.Done():
 			return nil
 		case <-hup:
+			if r.onHUP != nil {
+				r.onHUP()
+			}
 			if r.path == "" {
 				r.log.Info("config_reload_skipped", "by", "SIGHUP", "reason", "no --config: the fleet comes from the control plane")
 				continue

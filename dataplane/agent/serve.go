@@ -39,7 +39,7 @@ const (
 )
 
 func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr io.Writer) error {
-	log, closer, err := newLogger(s, stderr)
+	log, level, closer, err := newLogger(s, stderr)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,12 @@ func serveCmd(ctx context.Context, s Settings, stdin io.Reader, stdout, stderr i
 	// SIGHUP and edits of --config reload it; without --config, SIGHUP
 	// is logged and ignored (it would otherwise end the process).
 	install := func(f *fleetfile.Fleet) error { return rt.install(f, "") }
-	eg.Go(func() error { return newConfigReloader(s.ConfigPath, fleetData, install, log).Run(ctx, hup) })
+	// SIGHUP also reads --settings again (settingsfile).
+	cr := newConfigReloader(s.ConfigPath, fleetData, install, log)
+	if sr := settingsReloader(s, level, log); sr != nil {
+		cr.onHUP = func() { sr.Reload() }
+	}
+	eg.Go(func() error { return cr.Run(ctx, hup) })
 	eg.Go(func() error {
 		select {
 		case <-installed:

@@ -50,6 +50,10 @@ type Settings struct {
 	CPKeyFile    string
 	CPTokenFile  string // bearer token for the control plane
 	CPInsecure   bool   // allow plaintext to a non-loopback replica
+
+	// source is where the settings came from, for reading --settings
+	// again on SIGHUP; nil when built by hand.
+	source *viper.Viper
 }
 
 // Limits bound what HTTP clients may hold of the agent (docs/design.md §6).
