@@ -11,6 +11,8 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/hangarmesh/hangar/controlplane/etcdnode"
 )
 
 // With the replica serving TLS, the embedded etcd requires the client
@@ -75,5 +77,46 @@ func TestEmbeddedEtcdRequiresClientCert(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(filepath.Join(tlsDir, "ca.crt")); !bytes.Equal(again, ca) {
 		t.Error("the restart generated a new CA; want the existing one reused")
+	}
+}
+
+// An external etcd over mTLS: the replica's client loads --etcd-ca-file,
+// --etcd-cert-file and --etcd-key-file through tlsfiles and reads and
+// writes; a CA that did not sign the server is refused.
+func TestExternalEtcdMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	pki, err := etcdnode.EnsureLocalPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	node, err := etcdnode.Start(ctx, etcdnode.Config{Dir: filepath.Join(dir, "etcd"), ClientURL: "https://127.0.0.1:0",
+		ClientTLS: etcdnode.TLS{CertFile: pki.ServerCertFile, KeyFile: pki.ServerKeyFile, TrustedCAFile: pki.CAFile, ClientCertAuth: true},
+		Logger:    slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	s := Settings{EtcdEndpoints: node.Endpoints(), EtcdCAFile: pki.CAFile, EtcdCertFile: pki.ClientCertFile, EtcdKeyFile: pki.ClientKeyFile}
+	cli, stop, err := connectEtcd(ctx, s, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("connect over mTLS: %v", err)
+	}
+	if _, err := cli.Put(ctx, "/hangar/k", "v"); err != nil {
+		t.Errorf("put over mTLS: %v", err)
+	}
+	stop()
+
+	other, err := etcdnode.EnsureLocalPKI(filepath.Join(dir, "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.EtcdCAFile = other.CAFile
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	if _, stop, err := connectEtcd(sctx, s, slog.New(slog.DiscardHandler)); err == nil {
+		stop()
+		t.Error("a client trusting another CA connected")
 	}
 }
