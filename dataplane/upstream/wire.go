@@ -163,10 +163,14 @@ func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64, re
 		return nil
 	case "text/event-stream":
 		w.s.wg.Go(func() {
+			var answer jsonrpc.Message
 			err := readEvents(resp.Body, func(m jsonrpc.Message) bool {
+				if r, ok := m.(*jsonrpc.Response); ok && r.ID.Raw() == call {
+					answer = m
+					return true
+				}
 				w.s.deliver(m, call)
-				r, ok := m.(*jsonrpc.Response)
-				return ok && r.ID.Raw() == call
+				return false
 			})
 			if err != nil {
 				resp.Body.Close()
@@ -174,9 +178,12 @@ func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64, re
 				return
 			}
 			// The member ends the stream after the answer: read it to its
-			// end so the connection is kept for the next request (closing
-			// an unread body closes the connection).
+			// end before handing the answer over, so the connection goes
+			// back to the pool for the next request. (Once the caller has
+			// its answer it cancels the request, and a request cancelled
+			// with its body unread loses its connection.)
 			drain(resp.Body)
+			w.s.deliver(answer, call)
 		})
 		return nil
 	}
