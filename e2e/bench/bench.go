@@ -56,7 +56,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		closeTargets(targets)
 		return err
 	}
-	if err := measurePaths(ctx, targets, d, o, progress); err != nil {
+	if rep.Paced, err = measurePaths(ctx, targets, d, o, progress); err != nil {
 		return err
 	}
 	rep.addPaths(targets)
@@ -64,6 +64,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	progress("client sessions: %d new sessions on the front door, two calls each, kept open", idleSessions)
 	if rep.Sessions, err = measureSessions(ctx, f, d); err != nil {
 		return fmt.Errorf("client sessions: %w", err)
+	}
+
+	progress("allocations: %d calls per path in this process (front door, reverse proxy, direct)", o.Allocs)
+	if rep.Allocs, err = measureAllocs(ctx, f, o.Allocs); err != nil {
+		return fmt.Errorf("allocations: %w", err)
 	}
 
 	progress("failover: %d calls/s, kill -9 %s after %s, %s more", o.Rate, primaryID, o.Before, o.After)
@@ -126,42 +131,52 @@ func connectTargets(ctx context.Context, f *fleet, d *dialer) ([]*target, error)
 	return targets, nil
 }
 
-// measurePaths runs the sequential and the saturated measurements, then
-// closes every session of targets.
-func measurePaths(ctx context.Context, targets []*target, d *dialer, o Options, progress func(string, ...any)) error {
+// measurePaths runs the sequential, saturated and steady-load
+// measurements, then closes every session of targets.
+func measurePaths(ctx context.Context, targets []*target, d *dialer, o Options, progress func(string, ...any)) (*pacedReport, error) {
 	defer closeTargets(targets)
 	ctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
 	for _, t := range targets {
 		t.abort = abort
 	}
-	if err := measure(ctx, targets, d, o, progress); err != nil {
+	paced, err := measure(ctx, targets, d, o, progress)
+	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
-			return cause // a hung call, or the run was interrupted
+			return nil, cause // a hung call, or the run was interrupted
 		}
-		return err
+		return nil, err
 	}
-	return nil
+	return paced, nil
 }
 
-func measure(ctx context.Context, targets []*target, d *dialer, o Options, progress func(string, ...any)) error {
+func measure(ctx context.Context, targets []*target, d *dialer, o Options, progress func(string, ...any)) (*pacedReport, error) {
 	progress("warm-up: %d calls per path", o.Warmup)
 	if err := warmUp(ctx, targets, o.Warmup); err != nil {
-		return err
+		return nil, err
 	}
 	progress("sequential: %d calls per path in %d rounds", o.Calls, o.Rounds)
 	if err := measureSequential(ctx, targets, o.Calls, o.Rounds); err != nil {
-		return err
+		return nil, err
 	}
 	for _, t := range targets {
 		pool, err := d.connectN(ctx, t.url, o.Clients)
 		if err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
+			return nil, fmt.Errorf("%s: %w", t.name, err)
 		}
 		t.pool = pool
 	}
 	progress("saturated: %d sessions for %s per path", o.Clients, o.Duration)
-	return measureThroughput(ctx, targets, o.Duration)
+	if err := measureThroughput(ctx, targets, o.Duration); err != nil {
+		return nil, err
+	}
+	for _, t := range targets {
+		closeAll(t.pool)
+		t.pool = nil
+	}
+	steadyPaths := targets[:3] // direct, reverse proxy, front door
+	progress("steady load: %d calls/s on %d sessions for %s per path", o.Rate, o.Workers, o.Paced)
+	return measurePaced(ctx, steadyPaths, d, o)
 }
 
 func closeTargets(targets []*target) {

@@ -191,14 +191,7 @@ func RunProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	if *upstream == "" {
 		return errors.New("reverse-proxy: -upstream HOST:PORT is required")
 	}
-	target := &url.URL{Scheme: "http", Host: *upstream}
-	rp := &httputil.ReverseProxy{
-		// SetURL also sends the upstream's own Host, which the SDK's
-		// DNS-rebinding protection requires.
-		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
-		Transport: &http.Transport{MaxIdleConns: *idle, MaxIdleConnsPerHost: *idle, IdleConnTimeout: time.Minute},
-		ErrorLog:  log.New(stderr, "reverse-proxy: ", 0),
-	}
+	rp := newReverseProxy(&url.URL{Scheme: "http", Host: *upstream}, *idle, log.New(stderr, "reverse-proxy: ", 0))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("reverse proxy: listen: %w", err)
@@ -215,6 +208,18 @@ func RunProxy(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// newReverseProxy is the yardstick proxy: httputil.ReverseProxy to target,
+// keeping idle connections to it.
+func newReverseProxy(target *url.URL, idle int, logger *log.Logger) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		// SetURL also sends the upstream's own Host, which the SDK's
+		// DNS-rebinding protection requires.
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport: &http.Transport{MaxIdleConns: idle, MaxIdleConnsPerHost: idle, IdleConnTimeout: time.Minute},
+		ErrorLog:  logger,
+	}
 }
 
 // memory is a process' resident set size, in KiB, from /proc/PID/status.

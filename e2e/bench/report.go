@@ -12,9 +12,15 @@ import (
 	"time"
 )
 
-// ratioGoal is the most the agent's front door may add to a call, as a
-// multiple of what a plain reverse proxy adds.
-const ratioGoal = 1.5
+// Goals, from the project's performance issues.
+const (
+	// ratioGoal is the most the agent's front door may add to a call, as a
+	// multiple of what a plain reverse proxy adds.
+	ratioGoal = 1.0
+	// hangarCallGoal is the most hangar_call may add, as a multiple of
+	// what the front door adds.
+	hangarCallGoal = 1.5
+)
 
 // report is the whole result of a run, as written to -json.
 type report struct {
@@ -25,7 +31,12 @@ type report struct {
 	Settings     settings        `json:"settings"`
 	Paths        []pathReport    `json:"paths"`
 	FrontDoor    ratioReport     `json:"front_door_vs_reverse_proxy"`
+	FrontDoorP99 ratioReport     `json:"front_door_vs_reverse_proxy_added_p99"`
+	FrontDoorSat ratioReport     `json:"front_door_vs_reverse_proxy_calls_per_s"`
 	HangarCall   ratioReport     `json:"hangar_call_vs_reverse_proxy"`
+	HangarCallFD ratioReport     `json:"hangar_call_vs_front_door"`
+	Paced        *pacedReport    `json:"steady_load,omitempty"`
+	Allocs       *allocReport    `json:"allocations,omitempty"`
 	Failover     *failoverReport `json:"failover,omitempty"`
 	Sessions     *sessionReport  `json:"client_sessions,omitempty"`
 	Freeze       []freezeReport  `json:"freeze,omitempty"`
@@ -45,6 +56,7 @@ type pathReport struct {
 	Sequential latency    `json:"sequential"`
 	SeqErrors  int        `json:"sequential_errors"`
 	AddedP50Ms *float64   `json:"added_p50_ms,omitempty"` // p50 − direct p50; absent for direct
+	AddedP99Ms *float64   `json:"added_p99_ms,omitempty"` // p99 − direct p99; absent for direct
 	Throughput throughput `json:"throughput"`
 	FirstError string     `json:"first_error,omitempty"`
 }
@@ -54,6 +66,7 @@ type pathReport struct {
 type ratioReport struct {
 	Value   *float64 `json:"value"`
 	GoalMax float64  `json:"goal_max,omitempty"`
+	GoalMin float64  `json:"goal_min,omitempty"`
 }
 
 type agentMemory struct {
@@ -72,24 +85,28 @@ func newReport(o Options) *report {
 
 // addPaths fills the per-path rows and the ratios from what targets measured.
 func (r *report) addPaths(targets []*target) {
-	p50 := map[string]float64{}
+	p50, p99, cps := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for _, t := range targets {
 		pr := pathReport{Name: t.name, Sequential: summarize(t.samples), SeqErrors: t.seqErrors, Throughput: t.tput}
 		if t.firstErr != nil {
 			pr.FirstError = t.firstErr.Error()
 		}
-		p50[t.name] = pr.Sequential.P50Ms
+		p50[t.name], p99[t.name], cps[t.name] = pr.Sequential.P50Ms, pr.Sequential.P99Ms, pr.Throughput.CallsPerS
 		r.Paths = append(r.Paths, pr)
 	}
 	for i := range r.Paths {
-		if r.Paths[i].Name != pathDirect {
-			added := math.Round((p50[r.Paths[i].Name]-p50[pathDirect])*1000) / 1000
-			r.Paths[i].AddedP50Ms = &added
+		if name := r.Paths[i].Name; name != pathDirect {
+			added50 := math.Round((p50[name]-p50[pathDirect])*1000) / 1000
+			added99 := math.Round((p99[name]-p99[pathDirect])*1000) / 1000
+			r.Paths[i].AddedP50Ms, r.Paths[i].AddedP99Ms = &added50, &added99
 		}
 	}
-	rp := p50[pathReverseProxy] - p50[pathDirect]
-	r.FrontDoor = ratioReport{Value: ratio(p50[pathFrontDoor]-p50[pathDirect], rp), GoalMax: ratioGoal}
-	r.HangarCall = ratioReport{Value: ratio(p50[pathHangarCall]-p50[pathDirect], rp)}
+	added := func(m map[string]float64, path string) float64 { return m[path] - m[pathDirect] }
+	r.FrontDoor = ratioReport{Value: ratio(added(p50, pathFrontDoor), added(p50, pathReverseProxy)), GoalMax: ratioGoal}
+	r.FrontDoorP99 = ratioReport{Value: ratio(added(p99, pathFrontDoor), added(p99, pathReverseProxy))}
+	r.FrontDoorSat = ratioReport{Value: ratio(cps[pathFrontDoor], cps[pathReverseProxy]), GoalMin: 1}
+	r.HangarCall = ratioReport{Value: ratio(added(p50, pathHangarCall), added(p50, pathReverseProxy))}
+	r.HangarCallFD = ratioReport{Value: ratio(added(p50, pathHangarCall), added(p50, pathFrontDoor)), GoalMax: hangarCallGoal}
 }
 
 // print writes the report as a compact table.
@@ -103,22 +120,33 @@ func (r *report) print(w io.Writer) {
 		"sequential: %d calls per path on one session after %d warm-up, %d interleaved rounds; saturated: %d sessions for %gs\n\n",
 		s.Calls, s.Warmup, s.Rounds, s.Clients, s.DurationS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "path\tp50 ms\tp99 ms\tmean ms\tadded p50 ms\tcalls/s\terrors (seq/sat)\t")
+	fmt.Fprintln(tw, "path\tp50 ms\tp99 ms\tmean ms\tadded p50 ms\tadded p99 ms\tp50 / direct\tcalls/s\terrors (seq/sat)\t")
+	direct := r.Paths[0].Sequential.P50Ms
 	for _, p := range r.Paths {
-		added := "-"
+		added50, added99, rel := "-", "-", "-"
 		if p.AddedP50Ms != nil {
-			added = fmt.Sprintf("%+.3f", *p.AddedP50Ms)
+			added50, added99 = fmt.Sprintf("%+.3f", *p.AddedP50Ms), fmt.Sprintf("%+.3f", *p.AddedP99Ms)
+			rel = fmtRatio(ratio(p.Sequential.P50Ms, direct))
 		}
-		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%s\t%.0f\t%d/%d\t\n", p.Name, p.Sequential.P50Ms, p.Sequential.P99Ms,
-			p.Sequential.MeanMs, added, p.Throughput.CallsPerS, p.SeqErrors, p.Throughput.Errors)
+		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%s\t%s\t%s\t%.0f\t%d/%d\t\n", p.Name, p.Sequential.P50Ms, p.Sequential.P99Ms,
+			p.Sequential.MeanMs, added50, added99, rel, p.Throughput.CallsPerS, p.SeqErrors, p.Throughput.Errors)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nadded p50, front_door / reverse_proxy:  %s   goal <= %.2f: %s\n", fmtRatio(r.FrontDoor.Value), ratioGoal, verdict(r.FrontDoor.Value))
+	fmt.Fprintf(w, "\nadded p50, front_door / reverse_proxy:   %s   goal <= %.2f: %s\n", fmtRatio(r.FrontDoor.Value), ratioGoal, verdictMax(r.FrontDoor.Value, ratioGoal))
+	fmt.Fprintf(w, "added p99, front_door / reverse_proxy:   %s   (no goal)\n", fmtRatio(r.FrontDoorP99.Value))
+	fmt.Fprintf(w, "saturated calls/s, front_door / reverse_proxy: %s   goal >= 1.00: %s\n", fmtRatio(r.FrontDoorSat.Value), verdictMin(r.FrontDoorSat.Value, 1))
+	fmt.Fprintf(w, "added p50, hangar_call / front_door:    %s   goal <= %.2f: %s\n", fmtRatio(r.HangarCallFD.Value), hangarCallGoal, verdictMax(r.HangarCallFD.Value, hangarCallGoal))
 	fmt.Fprintf(w, "added p50, hangar_call / reverse_proxy: %s   (no goal)\n", fmtRatio(r.HangarCall.Value))
 	for _, p := range r.Paths {
 		if p.FirstError != "" {
 			fmt.Fprintf(w, "first error on %s: %s\n", p.Name, p.FirstError)
 		}
+	}
+	if r.Paced != nil {
+		r.Paced.print(w)
+	}
+	if r.Allocs != nil {
+		r.Allocs.print(w)
 	}
 	if r.Sessions != nil {
 		r.Sessions.print(w)
@@ -151,11 +179,22 @@ func fmtRatio(v *float64) string {
 	return fmt.Sprintf("%.2f", *v)
 }
 
-func verdict(v *float64) string {
+func verdictMax(v *float64, goal float64) string {
 	switch {
 	case v == nil:
 		return "unknown"
-	case *v <= ratioGoal:
+	case *v <= goal:
+		return "met"
+	default:
+		return "NOT met"
+	}
+}
+
+func verdictMin(v *float64, goal float64) string {
+	switch {
+	case v == nil:
+		return "unknown"
+	case *v >= goal:
 		return "met"
 	default:
 		return "NOT met"
