@@ -1,12 +1,10 @@
 package server
 
 import (
-	"context"
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-
+	"github.com/hangarmesh/hangar/internal/backoff"
 	"github.com/hangarmesh/hangar/internal/clock"
 )
 
@@ -54,19 +52,6 @@ func (h *readiness) lost(now time.Time, err error) {
 
 // newRetry is the backoff between attempts at a new session: capped,
 // exponential, jittered, reset after a session was established.
-func newRetry() *backoff.ExponentialBackOff {
-	return &backoff.ExponentialBackOff{InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second,
-		Multiplier: 2, RandomizationFactor: 0.5}
-}
-
-// sleep waits d on clk; false if ctx ended first.
-func sleep(ctx context.Context, clk clock.Clock, d time.Duration) bool {
-	t := clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return true
-	case <-ctx.Done():
-		return false
-	}
+func newRetry(clk clock.Clock) *backoff.Backoff {
+	return backoff.New(clk, 100*time.Millisecond, 2*time.Second, backoff.Equal)
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/hangarmesh/hangar/controlplane/aggregate"
 	"github.com/hangarmesh/hangar/controlplane/store"
+	"github.com/hangarmesh/hangar/internal/backoff"
 	"github.com/hangarmesh/hangar/internal/clock"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -106,7 +106,7 @@ func (r *Replica) Run(ctx context.Context) error {
 // the session-bound work (publishing, campaigning) in each. It fails only
 // when the etcd client is closed under it.
 func (r *Replica) sessions(ctx context.Context) error {
-	b := newRetry()
+	b := newRetry(r.clk)
 	for ctx.Err() == nil {
 		err := r.session(ctx, b)
 		if ctx.Err() != nil {
@@ -116,9 +116,9 @@ func (r *Replica) sessions(ctx context.Context) error {
 			return fmt.Errorf("etcd client closed: %w", err)
 		}
 		r.health.lost(r.clk.Now(), err)
-		d := b.NextBackOff()
+		d := b.Next()
 		r.log.Warn("etcd_session_lost", "replica", r.name, "error", errString(err), "retry_in", d.String())
-		if !sleep(ctx, r.clk, d) {
+		if !backoff.Sleep(ctx, r.clk, d) {
 			return nil
 		}
 	}
@@ -127,7 +127,7 @@ func (r *Replica) sessions(ctx context.Context) error {
 
 // session runs one etcd session: register, then publish and campaign until
 // the session ends. It returns why it ended.
-func (r *Replica) session(ctx context.Context, b *backoff.ExponentialBackOff) error {
+func (r *Replica) session(ctx context.Context, b *backoff.Backoff) error {
 	gctx, cancel := context.WithTimeout(ctx, r.ttl)
 	sess, err := r.store.NewSession(gctx, r.ttl)
 	cancel()

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/hangarmesh/hangar/internal/backoff"
 )
 
 // DefaultEventLimit is how many events the log keeps when EventLimit is 0.
@@ -138,12 +140,12 @@ func (s *Store) WatchEvents(ctx context.Context, after uint64) <-chan Event {
 			return send(ctx, out, e)
 		}
 		pfx := s.key(dirEvents)
-		s.follow(ctx, pfx, func(ctx context.Context, b *backoff) error {
+		s.follow(ctx, pfx, func(ctx context.Context, b *backoff.Backoff) error {
 			resp, err := s.cli.Get(ctx, s.eventKey(last+1), clientv3.WithRange(clientv3.GetPrefixRangeEnd(pfx)))
 			if err != nil {
 				return err
 			}
-			b.reset()
+			b.Reset()
 			for _, kv := range resp.Kvs {
 				if !deliver(kv.Key, kv.Value) {
 					return ctx.Err()

@@ -10,6 +10,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/hangarmesh/hangar/internal/backoff"
 )
 
 // DefaultSessionTTL is the session TTL NewSession uses when given ttl <= 0.
@@ -127,7 +129,7 @@ func (s *Store) Campaign(ctx context.Context, sess *concurrency.Session, name st
 	}
 	wctx, stop := context.WithCancel(sess.Ctx())
 	l.stop = stop
-	go l.watch(wctx, sess.Client(), rev)
+	go l.watch(wctx, sess.Client(), rev, s.newBackoff())
 	return l, nil
 }
 
@@ -146,10 +148,9 @@ func (l *Leadership) check(ctx context.Context, cli *clientv3.Client) (int64, er
 
 // watch closes done once the leadership is lost. Its context ends with the
 // session (which ends with the client) or on Resign.
-func (l *Leadership) watch(ctx context.Context, cli *clientv3.Client, rev int64) {
+func (l *Leadership) watch(ctx context.Context, cli *clientv3.Client, rev int64, b *backoff.Backoff) {
 	defer close(l.done)
 	ctx = clientv3.WithRequireLeader(ctx)
-	b := newBackoff()
 	for ctx.Err() == nil {
 		if l.deleted(ctx, cli, rev) {
 			return
@@ -164,10 +165,10 @@ func (l *Leadership) watch(ctx context.Context, cli *clientv3.Client, rev int64)
 			}
 			if err == nil {
 				rev = r
-				b.reset()
+				b.Reset()
 				break
 			}
-			b.wait(ctx)
+			b.Wait(ctx)
 		}
 	}
 }

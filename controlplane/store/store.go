@@ -10,6 +10,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/hangarmesh/hangar/internal/clock"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
@@ -43,8 +45,9 @@ type Store struct {
 	// EventLimit is how many events the log keeps; zero means
 	// DefaultEventLimit. Set it before first use.
 	EventLimit int
-	// Now stamps events; nil means time.Now. Set it before first use.
-	Now func() time.Time
+	// Clock stamps events and times watch restarts; nil means the wall
+	// clock. Set it before first use.
+	Clock clock.Clock
 	// Logger receives watch restarts; nil discards them. Set it before first use.
 	Logger *slog.Logger
 }
@@ -73,11 +76,13 @@ func (s *Store) key(name string) string { return s.prefix + name }
 // Closed reports whether the Store's etcd client has been closed.
 func (s *Store) Closed() bool { return s.cli.Ctx().Err() != nil }
 
-func (s *Store) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
+func (s *Store) now() time.Time { return s.clock().Now() }
+
+func (s *Store) clock() clock.Clock {
+	if s.Clock != nil {
+		return s.Clock
 	}
-	return time.Now()
+	return clock.Real{}
 }
 
 func (s *Store) log() *slog.Logger {

@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/hangarmesh/hangar/internal/backoff"
 )
 
 // Watch restarts back off from backoffMin to backoffMax.
@@ -18,28 +19,13 @@ const (
 	backoffMax = 2 * time.Second
 )
 
-var errWatchClosed = errors.New("watch channel closed")
-
-// backoff is a capped exponential backoff with jitter.
-type backoff struct{ next time.Duration }
-
-func newBackoff() *backoff { return &backoff{next: backoffMin} }
-
-func (b *backoff) reset() { b.next = backoffMin }
-
-// wait sleeps for the next delay (half of it jittered); false if ctx ended.
-func (b *backoff) wait(ctx context.Context) bool {
-	d := b.next/2 + rand.N(b.next/2+1)
-	b.next = min(2*b.next, backoffMax)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+// newBackoff is the backoff between attempts at a watch, on the Store's
+// clock; an attempt resets it after its initial read succeeded.
+func (s *Store) newBackoff() *backoff.Backoff {
+	return backoff.New(s.clock(), backoffMin, backoffMax, backoff.Equal)
 }
+
+var errWatchClosed = errors.New("watch channel closed")
 
 // send delivers v unless ctx ends first.
 func send[T any](ctx context.Context, out chan<- T, v T) bool {
@@ -54,15 +40,15 @@ func send[T any](ctx context.Context, out chan<- T, v T) bool {
 // follow runs one read-then-watch attempt after another until ctx ends or
 // the client is closed. attempt returns once its watch fails; it resets the
 // backoff after its initial read succeeded.
-func (s *Store) follow(ctx context.Context, what string, attempt func(ctx context.Context, b *backoff) error) {
-	b := newBackoff()
+func (s *Store) follow(ctx context.Context, what string, attempt func(ctx context.Context, b *backoff.Backoff) error) {
+	b := s.newBackoff()
 	for ctx.Err() == nil && s.cli.Ctx().Err() == nil {
 		err := attempt(ctx, b)
 		if ctx.Err() != nil || s.cli.Ctx().Err() != nil {
 			return
 		}
 		s.log().Info("store_watch_restarted", "watch", what, "err", err)
-		if !b.wait(ctx) {
+		if !b.Wait(ctx) {
 			return
 		}
 	}
@@ -90,12 +76,12 @@ func (s *Store) watchValue(ctx context.Context, key string) <-chan Versioned {
 			last = v.Rev
 			return send(ctx, out, v)
 		}
-		s.follow(ctx, key, func(ctx context.Context, b *backoff) error {
+		s.follow(ctx, key, func(ctx context.Context, b *backoff.Backoff) error {
 			resp, err := s.cli.Get(ctx, key)
 			if err != nil {
 				return err
 			}
-			b.reset()
+			b.Reset()
 			if len(resp.Kvs) > 0 && !deliver(Versioned{Data: resp.Kvs[0].Value, Rev: resp.Kvs[0].ModRevision}) {
 				return ctx.Err()
 			}
@@ -130,12 +116,12 @@ func (s *Store) followPrefix(ctx context.Context, dir string, emit func(map[stri
 		last = m
 		return emit(maps.Clone(m))
 	}
-	s.follow(ctx, pfx, func(ctx context.Context, b *backoff) error {
+	s.follow(ctx, pfx, func(ctx context.Context, b *backoff.Backoff) error {
 		resp, err := s.cli.Get(ctx, pfx, clientv3.WithPrefix())
 		if err != nil {
 			return err
 		}
-		b.reset()
+		b.Reset()
 		cur := make(map[string][]byte, len(resp.Kvs))
 		for _, kv := range resp.Kvs {
 			cur[strings.TrimPrefix(string(kv.Key), pfx)] = kv.Value

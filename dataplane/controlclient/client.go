@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/backoff"
 	"github.com/hangarmesh/hangar/internal/clock"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
@@ -163,7 +164,7 @@ type Client struct {
 // New returns a Client that drives a with the options o.
 func New(a Agent, o Options) *Client {
 	c := &Client{agent: a, opts: o, clock: o.Clock, log: o.Logger, heartbeat: o.Heartbeat,
-		obs: newObserver(), jitter: fullJitter, stale: o.SnapshotVersion != 0, held: o.Boot}
+		obs: newObserver(), jitter: backoff.Full, stale: o.SnapshotVersion != 0, held: o.Boot}
 	if c.clock == nil {
 		c.clock = clock.Real{}
 	}
@@ -214,7 +215,7 @@ func (c *Client) Run(ctx context.Context) error {
 	if len(c.opts.Endpoints) == 0 {
 		return ErrNoEndpoints
 	}
-	b := backoff{initial: initialBackoff, max: c.opts.MaxBackoff, jitter: c.jitter}
+	b := backoff.New(c.clock, initialBackoff, c.opts.MaxBackoff, c.jitter)
 	detached := false
 	failures := 0 // failed attempts since a stream last opened
 	for i := 0; ; i++ {
@@ -232,9 +233,9 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		failures++
 		if res.gotSnapshot || res.lived > healthyStream {
-			b.reset()
+			b.Reset()
 		}
-		delay := b.next()
+		delay := b.Next()
 		c.log.Warn(evDisconnected, keyEndpoint, endpoint, keyError, res.err.Error(),
 			keyFailures, failures, keyRetryIn, delay)
 		if !detached {
@@ -247,21 +248,9 @@ func (c *Client) Run(ctx context.Context) error {
 		if c.onRetry != nil {
 			c.onRetry(delay)
 		}
-		if !c.sleep(ctx, delay) {
+		if !backoff.Sleep(ctx, c.clock, delay) {
 			return nil
 		}
-	}
-}
-
-// sleep waits d on the Client's clock; false if ctx ended first.
-func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
-	t := c.clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
