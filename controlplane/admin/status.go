@@ -10,6 +10,7 @@ import (
 
 	"github.com/hangarmesh/hangar/controlplane/aggregate"
 	"github.com/hangarmesh/hangar/internal/fleetfile"
+	"github.com/hangarmesh/hangar/internal/latency"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -146,7 +147,7 @@ func (v *view) memberStatus(g *fleetfile.Group, m fleetfile.Member, gm aggregate
 	}
 	c := v.calls(m.ID)
 	ms.OkPerSecond, ms.ErrorPerSecond = c.rates()
-	ms.P50Seconds, ms.P99Seconds = quantile(0.5, c.buckets), quantile(0.99, c.buckets)
+	ms.P50Seconds, ms.P99Seconds = latency.Quantile(0.5, c.buckets), latency.Quantile(0.99, c.buckets)
 	return ms
 }
 
@@ -224,7 +225,7 @@ func (v *view) serverStatus(srv *fleetfile.Server) *hangarv1.ServerStatus {
 	}
 	c := v.calls(srv.ID)
 	ss.OkPerSecond, ss.ErrorPerSecond = c.rates()
-	ss.P50Seconds, ss.P99Seconds = quantile(0.5, c.buckets), quantile(0.99, c.buckets)
+	ss.P50Seconds, ss.P99Seconds = latency.Quantile(0.5, c.buckets), latency.Quantile(0.99, c.buckets)
 	if len(c.byClass) > 0 {
 		ss.Calls = c.byClass
 	}

@@ -22,9 +22,9 @@ const (
 	open   = hangarv1.BreakerState_BREAKER_STATE_OPEN
 )
 
-// latency is 100 calls of 5–10 ms and 100 of 10–25 ms: p50 is 10 ms, p99
+// latencies is 100 calls of 5–10 ms and 100 of 10–25 ms: p50 is 10 ms, p99
 // 98 % into the second bucket.
-var latency = []uint64{0, 0, 0, 0, 100, 100}
+var latencies = []uint64{0, 0, 0, 0, 100, 100}
 
 const (
 	wantP50 = 0.010
@@ -54,7 +54,7 @@ func TestGroupStatus(t *testing.T) {
 	// agent-1 and agent-2 call my-mcp; agent-2 has it out of its local
 	// rotation: 1 of 2 callers is not more than the quorum.
 	a1.ReportGroups(true, servertest.GroupReport(closed, 2),
-		servertest.Member(primary, map[string]uint64{"ok": 120, "timeout": 6, "tool_error": 3, "caller_error": 1}, latency),
+		servertest.Member(primary, map[string]uint64{"ok": 120, "timeout": 6, "tool_error": 3, "caller_error": 1}, latencies),
 		servertest.Member(backup, nil, nil))
 	a2.ReportGroups(true, servertest.GroupReport(closed, 1),
 		servertest.Member(primary, map[string]uint64{"ok": 60, "server_error": 3}, nil, group),
@@ -157,7 +157,7 @@ func TestServersAgentsAndCluster(t *testing.T) {
 	e := newEnv(t, nil)
 	a1 := e.connect("agent-1", true)
 	a1.ReportGroups(true, nil,
-		servertest.Member(primary, map[string]uint64{"ok": 30, "connect_error": 6, "tool_error": 2}, latency),
+		servertest.Member(primary, map[string]uint64{"ok": 30, "connect_error": 6, "tool_error": 2}, latencies),
 		servertest.Member(backup, nil, nil))
 	var ss *hangarv1.ServerStatus
 	servertest.Eventually(t, "the heartbeat counted", func() bool {

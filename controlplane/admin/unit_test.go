@@ -61,32 +61,6 @@ func TestToStatus(t *testing.T) {
 	}
 }
 
-func TestQuantile(t *testing.T) {
-	tests := []struct {
-		name    string
-		q       float64
-		buckets []uint64
-		want    float64
-	}{
-		{"no calls", 0.5, nil, 0},
-		{"all zero", 0.99, []uint64{0, 0, 0}, 0},
-		{"first bucket starts at 0", 0.5, []uint64{10}, 0.00025},
-		{"bucket end", 0.5, []uint64{0, 0, 0, 0, 100, 100}, 0.01},
-		{"interpolated", 0.99, []uint64{0, 0, 0, 0, 100, 100}, 0.01 + 0.015*0.98},
-		{"empty buckets skipped", 0.5, []uint64{0, 0, 4, 0, 0, 0, 0, 0, 4}, 0.0025},
-		{"+Inf bucket is the last bound", 0.99, append(make([]uint64, 15), 10), 30},
-		{"counts beyond the bounds are +Inf", 0.99, append(make([]uint64, 17), 1), 30},
-		{"1 s to 2.5 s", 0.5, append(make([]uint64, 11), 2), 1.75},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := quantile(tt.q, tt.buckets); !near(got, tt.want) {
-				t.Errorf("quantile(%v, %v) = %v, want %v", tt.q, tt.buckets, got, tt.want)
-			}
-		})
-	}
-}
-
 // The expected outputs are GNU diff -u's, with the labels given.
 func TestUnifiedDiff(t *testing.T) {
 	tests := []struct {

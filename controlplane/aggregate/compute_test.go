@@ -581,7 +581,6 @@ func TestStrings(t *testing.T) {
 		want string
 	}{
 		{Unknown, "unknown"}, {Ready, "ready"}, {Degraded, "degraded"}, {Health(7), "Health(7)"},
-		{Closed, "closed"}, {Open, "open"}, {HalfOpen, "half_open"}, {Breaker(-1), "Breaker(-1)"},
 	} {
 		if got := tt.s.String(); got != tt.want {
 			t.Errorf("%#v.String() = %q, want %q", tt.s, got, tt.want)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hangarmesh/hangar/internal/fleetfile"
+	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
 // CallWindow is how recent an agent's last call must be for the agent to
@@ -55,28 +56,17 @@ func (h Health) String() string {
 	return "Health(" + strconv.Itoa(int(h)) + ")"
 }
 
-// Breaker is the state of an agent's local group circuit breaker. The zero
+// Breaker is the state of an agent's local group circuit breaker as its
+// reports carry it: the contract's enum (agent.proto), not a copy. The zero
 // value is Closed.
-type Breaker int
+type Breaker = hangarv1.BreakerState
 
 // The breaker states.
 const (
-	Closed Breaker = iota
-	Open
-	HalfOpen
+	Closed   = hangarv1.BreakerState_BREAKER_STATE_CLOSED
+	Open     = hangarv1.BreakerState_BREAKER_STATE_OPEN
+	HalfOpen = hangarv1.BreakerState_BREAKER_STATE_HALF_OPEN
 )
-
-func (b Breaker) String() string {
-	switch b {
-	case Closed:
-		return "closed"
-	case Open:
-		return "open"
-	case HalfOpen:
-		return "half_open"
-	}
-	return "Breaker(" + strconv.Itoa(int(b)) + ")"
-}
 
 // AgentView is what one connected agent last reported. Agent ids are
 // expected to be unique; a missing map entry means the agent reported

@@ -318,13 +318,7 @@ func AgentView(ar *hangarv1.AgentReport) aggregate.AgentView {
 		v.Members[m.GetMember()] = mv
 	}
 	for _, g := range ar.GetReport().GetGroups() {
-		gv := aggregate.GroupView{}
-		switch g.GetBreaker() {
-		case hangarv1.BreakerState_BREAKER_STATE_OPEN:
-			gv.Breaker = aggregate.Open
-		case hangarv1.BreakerState_BREAKER_STATE_HALF_OPEN:
-			gv.Breaker = aggregate.HalfOpen
-		}
+		gv := aggregate.GroupView{Breaker: g.GetBreaker()}
 		if g.GetLastCall() != nil {
 			gv.LastCall = g.GetLastCall().AsTime()
 		}

@@ -1,7 +1,6 @@
 package controlclient
 
 import (
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,28 +12,9 @@ import (
 	"github.com/hangarmesh/hangar/dataplane/health"
 	"github.com/hangarmesh/hangar/dataplane/outcome"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/latency"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
-
-// LatencyBuckets are the upper bounds, in seconds, of
-// MemberReport.latency_buckets (LATENCY_BUCKETS_SECONDS in agent.proto):
-// element i of a report counts the interval's attempts whose duration d has
-// LatencyBuckets[i-1] < d ≤ LatencyBuckets[i]. Buckets are not cumulative,
-// and the last bound is +Inf, so a report has len(LatencyBuckets) counts.
-// The finite bounds are those of mcp_hangar_tool_call_duration_seconds.
-// Do not modify.
-var LatencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, math.Inf(1)}
-
-// bucketOf returns the index in LatencyBuckets of an attempt lasting d.
-func bucketOf(d time.Duration) int {
-	s := d.Seconds()
-	for i, le := range LatencyBuckets {
-		if s <= le {
-			return i
-		}
-	}
-	return len(LatencyBuckets) - 1 // NaN cannot happen; keep the index valid anyway
-}
 
 // observer implements router.Observer for the Client. Attempt is on the
 // call path: it takes no lock once a member has its counters.
@@ -46,7 +26,7 @@ type observer struct {
 // counters are one member's attempts in the current heartbeat interval.
 type counters struct {
 	calls   []atomic.Uint64 // by index in outcome.Classes
-	buckets []atomic.Uint64 // by index in LatencyBuckets
+	buckets []atomic.Uint64 // by index in latency.Bounds
 	last    atomic.Int64    // unix ns of the last attempt
 }
 
@@ -88,12 +68,12 @@ func (o *observer) Attempt(_, member, _ string, class outcome.Class, d time.Dura
 	if !ok {
 		v, _ = o.members.LoadOrStore(member, &counters{
 			calls:   make([]atomic.Uint64, len(outcome.Classes)),
-			buckets: make([]atomic.Uint64, len(LatencyBuckets)),
+			buckets: make([]atomic.Uint64, len(latency.Bounds)),
 		})
 	}
 	ctr := v.(*counters)
 	ctr.calls[i].Add(1)
-	ctr.buckets[bucketOf(d)].Add(1)
+	ctr.buckets[latency.Bucket(d)].Add(1)
 	now := time.Now().UnixNano()
 	if prev := ctr.last.Swap(now); now-prev > int64(callerGap) {
 		o.note() // a new caller of this member: tell the control plane now

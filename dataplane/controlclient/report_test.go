@@ -1,7 +1,6 @@
 package controlclient
 
 import (
-	"math"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/hangarmesh/hangar/dataplane/health"
 	"github.com/hangarmesh/hangar/dataplane/outcome"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/internal/latency"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -96,7 +96,7 @@ func TestHeartbeatCounters(t *testing.T) {
 	obs.Attempt("", "my-mcp-backup", "add", outcome.ConnectError, 40*time.Microsecond)
 	obs.Attempt("", "gone", "add", outcome.OK, time.Millisecond) // not in the view: not reported
 	buckets := func(counts map[int]uint64) []uint64 {
-		b := make([]uint64, len(LatencyBuckets))
+		b := make([]uint64, len(latency.Bounds))
 		for i, n := range counts {
 			b[i] = n
 		}
@@ -135,37 +135,8 @@ func TestHeartbeatCounters(t *testing.T) {
 	h.clk.Advance(DefaultHeartbeat)
 	want = wantReport(5, epoch.Add(3*DefaultHeartbeat), true)
 	want.Members[0].Calls = map[string]uint64{"tool_error": 1}
-	want.Members[0].LatencyBuckets = buckets(map[int]uint64{len(LatencyBuckets) - 1: 1}) // +Inf
+	want.Members[0].LatencyBuckets = buckets(map[int]uint64{len(latency.Bounds) - 1: 1}) // +Inf
 	if diff := cmp.Diff(want, fs.report(t), protocmp.Transform()); diff != "" {
 		t.Errorf("third heartbeat (-want +got):\n%s", diff)
-	}
-}
-
-func TestBucketOf(t *testing.T) {
-	if last := LatencyBuckets[len(LatencyBuckets)-1]; !math.IsInf(last, 1) {
-		t.Fatalf("last bucket bound is %v, want +Inf", last)
-	}
-	for i := 1; i < len(LatencyBuckets); i++ {
-		if LatencyBuckets[i] <= LatencyBuckets[i-1] {
-			t.Fatalf("LatencyBuckets not increasing at %d: %v", i, LatencyBuckets)
-		}
-	}
-	tests := []struct {
-		d    time.Duration
-		want int
-	}{
-		{0, 0},
-		{500 * time.Microsecond, 0},
-		{501 * time.Microsecond, 1},
-		{10 * time.Millisecond, 4},
-		{time.Second, 10},
-		{30 * time.Second, 14},
-		{31 * time.Second, 15},
-		{time.Duration(math.MaxInt64), 15},
-	}
-	for _, tt := range tests {
-		if got := bucketOf(tt.d); got != tt.want {
-			t.Errorf("bucketOf(%v) = %d (≤ %v), want %d", tt.d, got, LatencyBuckets[got], tt.want)
-		}
 	}
 }
