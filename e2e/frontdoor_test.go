@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/hangarmesh/hangar/internal/testutil"
 )
 
 // The agent's front door as a user meets it: the seed's piped stdio session,
@@ -227,7 +228,7 @@ func fdPipe(t *testing.T, cfg, session string, last int) (map[int]fdResponse, st
 	cmd := exec.Command(agentBin, "--config", cfg, "serve")
 	cmd.Stdin = stdinR
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stderr fdLockedBuffer
+	var stderr testutil.LogBuffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -365,24 +366,6 @@ func TestFrontDoorStdioFirstList(t *testing.T) {
 	if err := json.Unmarshal(answers[3].Result, &call); err != nil || call.IsError || call.SC.Result != 3 {
 		t.Errorf("first add(1, 2) = %s (error %s), want 3", answers[3].Result, answers[3].Error)
 	}
-}
-
-// fdLockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type fdLockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *fdLockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *fdLockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // 2. A broken fleet file or no fleet file: exit 1, a message that says what

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hangarmesh/hangar/internal/testutil"
 )
 
 // runUntil runs hangarctl in the background until its stdout holds want
@@ -21,7 +23,7 @@ func runUntilThen(t *testing.T, marker string, want int, midway *step, args ...s
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.LogBuffer
 	done := make(chan int)
 	go func() { done <- Run(ctx, args, strings.NewReader(""), &stdout, &stderr) }()
 	deadline := time.After(10 * time.Second)

@@ -1,39 +1,20 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hangarmesh/hangar/controlplane/etcdnode"
+	"github.com/hangarmesh/hangar/internal/testutil"
 )
-
-// logBuffer collects log lines from many goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestWatchSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	n := startNode(t, etcdnode.Config{Dir: dir})
-	var logs logBuffer
+	var logs testutil.LogBuffer
 	s := New(newClient(t, n), "/test/")
 	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx := ctxFor(t)

@@ -1,7 +1,6 @@
 package controlclient
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/hangarmesh/hangar/dataplane/router"
 	"github.com/hangarmesh/hangar/internal/clock"
+	"github.com/hangarmesh/hangar/internal/testutil"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -207,30 +207,12 @@ func (a *fakeAgent) appliedVersions() []uint64 {
 	return slices.Clone(a.applied)
 }
 
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness runs a Client against endpoints with a fake clock.
 type harness struct {
 	c     *Client
 	agent *fakeAgent
 	clk   *clock.Fake
-	logs  *logBuffer
+	logs  *testutil.LogBuffer
 	stop  func() error // cancels Run and returns its error
 }
 
@@ -238,7 +220,7 @@ type harness struct {
 // options and the client (test hooks) before Run.
 func run(t *testing.T, endpoints []string, opts func(*Options), hooks func(*Client)) *harness {
 	t.Helper()
-	h := &harness{agent: &fakeAgent{}, clk: clock.NewFake(epoch), logs: &logBuffer{}}
+	h := &harness{agent: &fakeAgent{}, clk: clock.NewFake(epoch), logs: &testutil.LogBuffer{}}
 	o := Options{
 		Endpoints: endpoints, AgentID: "agent-1", Host: "host-a", Version: "1.2.3",
 		Labels:      map[string]string{"zone": "eu-1"},

@@ -1,7 +1,6 @@
 package tlsfiles
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,9 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/hangarmesh/hangar/internal/testutil"
 )
 
 // ca is a test CA that issues certificates with increasing serials.
@@ -82,15 +82,6 @@ func replace(t *testing.T, path string, data []byte) {
 	}
 }
 
-// syncBuf is a log destination the test reads while handshakes write.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // serve accepts TLS connections with conf until the test ends and
 // completes each handshake.
 func serve(t *testing.T, conf *tls.Config) string {
@@ -137,7 +128,7 @@ func TestRotation(t *testing.T) {
 	replace(t, keyFile, key)
 	replace(t, caFile, authority.pem)
 
-	var logs syncBuf
+	var logs testutil.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	srv, err := Load(Files{CertFile: certFile, KeyFile: keyFile, CertFlag: "--tls-cert-file", KeyFlag: "--tls-key-file"}, log)
 	if err != nil {
