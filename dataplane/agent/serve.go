@@ -259,7 +259,13 @@ func serveHTTP(ctx context.Context, s Settings, door *mcpDoor, met *metrics.Agen
 	var token *secretfile.File
 	if s.AuthTokenFile != "" {
 		var err error
-		if token, err = secretfile.Open("--auth-token-file", s.AuthTokenFile, 16); err != nil {
+		if token, err = secretfile.Open("--auth-token-file", s.AuthTokenFile, 16, func(err error) {
+			if err != nil {
+				log.Error("token_reload_failed", "flag", "--auth-token-file", "path", s.AuthTokenFile, "error", err.Error(), "running", "the previous token")
+				return
+			}
+			log.Info("token_reloaded", "flag", "--auth-token-file", "path", s.AuthTokenFile)
+		}); err != nil {
 			return err
 		}
 	}
