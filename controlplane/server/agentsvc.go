@@ -30,23 +30,39 @@ type agentService struct {
 	remote func(ctx context.Context, hello *hangarv1.Hello) error
 }
 
-// Connect serves one agent's stream: one goroutine turns Recv into a
-// channel, another is the only one that calls Send; both end when the
-// stream does.
+// Connect serves one agent's stream: one goroutine receives, and handles
+// every message after the Hello itself (no hop per message: each agent
+// ACKs every snapshot and heartbeats every second); another, started
+// while messages are queued (send), is the only one that calls Send; both
+// end when the stream does.
 func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error {
 	ctx, kick := context.WithCancelCause(stream.Context())
 	defer kick(nil)
-	msgs := make(chan *hangarv1.AgentMessage)
+	msgs := make(chan *hangarv1.AgentMessage) // the Hello
+	ready := make(chan *agentConn, 1)         // the agent, once registered
 	recvErr := make(chan error, 1)
 	go func() {
+		var c *agentConn
 		for {
 			m, err := stream.Recv()
 			if err != nil {
 				recvErr <- err
 				return
 			}
+			if c != nil {
+				if err := s.handle(c, m); err != nil {
+					kick(err)
+					return
+				}
+				continue
+			}
 			select {
 			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case c = <-ready:
 			case <-ctx.Done():
 				return
 			}
@@ -73,37 +89,21 @@ func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error
 		id: hello.GetAgentId(), hello: hello, kick: kick, peer: peerAddr(stream.Context()),
 		queue: make(chan *outMsg, queueSize), connected: s.clk.Now(), shard: shardOf(hello.GetAgentId()),
 	}
+	sendErr := make(chan error, 1)
+	c.wake = func() {
+		if c.sending.CompareAndSwap(false, true) {
+			go s.send(ctx, stream, c, sendErr)
+		}
+	}
 	if err := s.hub.add(c); err != nil {
 		s.log.Warn("agent_refused", "agent_id", c.id, "peer", c.peer, "error", err.Error())
 		return err
 	}
 	defer s.hub.remove(c)
+	ready <- c
 	s.log.Info("agent_connected", "agent_id", c.id, "host", hello.GetHost(), "version", hello.GetVersion(),
 		"snapshot_version", hello.GetSnapshotVersion())
 	defer s.log.Info("agent_disconnected", "agent_id", c.id)
-
-	// The only Send caller. A stuck agent blocks it in flow control, and
-	// only the handler's return (which ends the stream) unblocks it: so the
-	// handler must not send itself, or a kick could never take effect.
-	sendErr := make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case out := <-c.queue:
-				pm, err := out.prepared(stream)
-				if err == nil {
-					err = stream.SendMsg(pm)
-				}
-				if err != nil {
-					sendErr <- err
-					return
-				}
-				s.met.sentBytes.WithLabelValues(out.kind).Add(float64(out.size))
-			}
-		}
-	}()
 
 	for {
 		select {
@@ -117,12 +117,43 @@ func (s *agentService) Connect(stream hangarv1.AgentService_ConnectServer) error
 				return nil
 			}
 			return err
-		case m := <-msgs:
-			if err := s.handle(c, m); err != nil {
-				return err
-			}
 		case err := <-sendErr:
 			return err
+		}
+	}
+}
+
+// send sends the agent's queued messages until the queue is empty, then
+// ends (an idle agent has no sending goroutine: c.wake starts one when a
+// message is queued, and c.sending keeps it the only Send caller). A stuck
+// agent blocks it in flow control, and only the handler's return (which
+// ends the stream) unblocks it: so the handler must not send itself, or a
+// kick could never take effect.
+func (s *agentService) send(ctx context.Context, stream hangarv1.AgentService_ConnectServer, c *agentConn, sendErr chan<- error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case out := <-c.queue:
+			pm, err := out.prepared(stream)
+			if err == nil {
+				err = stream.SendMsg(pm)
+			}
+			if err != nil {
+				select {
+				case sendErr <- err:
+				default:
+				}
+				return // c.sending stays set: the stream ends
+			}
+			s.met.sentBytes.WithLabelValues(out.kind).Add(float64(out.size))
+		default:
+			c.sending.Store(false)
+			// A message queued before the Store found c.sending set and
+			// started no goroutine: take it on.
+			if len(c.queue) == 0 || !c.sending.CompareAndSwap(false, true) {
+				return
+			}
 		}
 	}
 }

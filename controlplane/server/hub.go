@@ -43,6 +43,8 @@ type agentConn struct {
 	id        string
 	hello     *hangarv1.Hello
 	queue     chan *outMsg
+	wake      func()                  // starts a sender if none runs (nil in unit tests)
+	sending   atomic.Bool             // a sender runs
 	kick      context.CancelCauseFunc // ends the stream
 	connected time.Time
 	peer      string // network address, for messages
@@ -91,10 +93,14 @@ type syncState struct {
 // ackedVersion is the version the agent last ACKed. c.mu must be held.
 func (c *agentConn) ackedVersion() uint64 { return c.sync.acked }
 
-// enqueue queues m without blocking; false means the queue is full.
+// enqueue queues m without blocking, and wakes the sender; false means
+// the queue is full.
 func (c *agentConn) enqueue(m *outMsg) bool {
 	select {
 	case c.queue <- m:
+		if c.wake != nil {
+			c.wake()
+		}
 		return true
 	default:
 		return false

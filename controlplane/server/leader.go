@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -64,8 +65,10 @@ type decider struct {
 	remote  map[string][]byte       // other replicas' reports
 	decoded map[string]*remoteShard // remote, decoded, by key
 	resets  map[string]uint64       // operator breaker resets by group
-	last    []byte                  // content of the last snapshot written
-	prev    aggregate.Output
+	last    []byte                  // content of the last snapshot written, without assignments
+	// lastAssign is the assignments of the last snapshot written.
+	lastAssign map[string][]string
+	prev       aggregate.Output
 
 	// reset lists the groups reset since the last decision; staleOpen
 	// holds, by group, the agents whose breaker votes predate the group's
@@ -173,11 +176,16 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 		Confirmed: r.hub.confirm.failed(now)})
 	r.requestConfirmations(ctx, d.fleet, out, views, now)
 	rec := record(d.yaml, d.fleet, out, d.resets)
+	// The content without the assignments (one per agent: comparing the
+	// maps is much cheaper than encoding them at every decision).
+	assign := rec.Assignments
+	rec.Assignments = nil
 	content, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode snapshot: %w", err)
 	}
-	if bytes.Equal(content, d.last) {
+	rec.Assignments = assign
+	if bytes.Equal(content, d.last) && d.lastAssign != nil && maps.EqualFunc(out.Assignments, d.lastAssign, slices.Equal) {
 		return nil
 	}
 	rec.Snapshot.Created = timestamppb.New(r.clk.Now())
@@ -191,7 +199,7 @@ func (r *Replica) decide(ctx context.Context, l *store.Leadership, d *decider) e
 	}
 	r.met.decisions.Inc()
 	r.events(ctx, d.prev, out, rev)
-	d.last, d.prev = content, out
+	d.last, d.lastAssign, d.prev = content, out.Assignments, out
 	r.log.Info("snapshot_written", "version", rev, "agents", len(views))
 	return nil
 }

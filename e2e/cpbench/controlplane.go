@@ -26,7 +26,7 @@ const ControlPlaneCommand = "controlplane"
 
 // RunControlPlane runs `hangar-controlplane serve args...` until ctx ends or
 // stdin is closed. Each line "heap ID" on stdin forces a GC and answers on
-// stdout with "heap ID inuse=BYTES": the heap and goroutine stacks in use,
+// stdout with "heap ID inuse=BYTES stacks=BYTES goroutines=N": the heap and goroutine stacks in use (and the stacks alone),
 // which the benchmark cannot read from outside the process. "profile FILE" starts a CPU profile
 // written until stdin closes.
 func RunControlPlane(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -45,7 +45,7 @@ func RunControlPlane(ctx context.Context, args []string, stdin io.Reader, stdout
 				runtime.GC()
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
-				fmt.Fprintf(stdout, "heap %s inuse=%d\n", arg, ms.HeapInuse+ms.StackInuse)
+				fmt.Fprintf(stdout, "heap %s inuse=%d stacks=%d goroutines=%d\n", arg, ms.HeapInuse+ms.StackInuse, ms.StackInuse, runtime.NumGoroutine())
 			case "heapprofile":
 				runtime.GC()
 				if err := writeHeapProfile(arg); err != nil {
@@ -103,12 +103,16 @@ type controlPlane struct {
 	etcd    string // etcd client endpoints, as the replica uses them
 	dataDir string
 	queries int
+	// stacks and goroutines are the last heapInUse's goroutine stacks in
+	// use (bytes) and goroutines.
+	stacks     int64
+	goroutines int
 }
 
 var (
 	readyLine = regexp.MustCompile(`msg=controlplane_started .*grpc=(\S+)`)
 	etcdLine  = regexp.MustCompile(`msg=controlplane_started .*etcd=(\S+)`)
-	heapLine  = regexp.MustCompile(`^heap (\d+) inuse=(\d+)$`)
+	heapLine  = regexp.MustCompile(`^heap (\d+) inuse=(\d+) stacks=(\d+) goroutines=(\d+)$`)
 )
 
 // startControlPlane starts replica name with the fleet file at fleet: on
@@ -178,6 +182,8 @@ func (cp *controlPlane) heapInUse(ctx context.Context) (int64, error) {
 	if m == nil {
 		return 0, fmt.Errorf("control plane answered %q", line)
 	}
+	cp.stacks, _ = strconv.ParseInt(m[3], 10, 64)
+	cp.goroutines, _ = strconv.Atoi(m[4])
 	return strconv.ParseInt(m[2], 10, 64)
 }
 

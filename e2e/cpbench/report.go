@@ -115,6 +115,8 @@ type memory struct {
 	RSSAfterKiB      int64   `json:"rss_after_kib"`
 	PeakRSSKiB       int64   `json:"peak_rss_kib"`
 	HeapPerAgentKiB  float64 `json:"heap_per_agent_kib"`
+	StacksAfterKiB   int64   `json:"stacks_after_kib"` // of heap_inuse_after_kib
+	GoroutinesAfter  int     `json:"goroutines_after"`
 	RSSPerAgentKiB   float64 `json:"rss_per_agent_kib"`
 	GoalPerAgentKiB  float64 `json:"goal_per_agent_kib"`
 	measuredOnAgents int
@@ -152,6 +154,8 @@ func (r *report) measureMemory(ctx context.Context, cps []*controlPlane, before 
 		m.HeapBeforeKiB += before[i].HeapKiB
 		m.RSSBeforeKiB += before[i].RSSKiB
 		m.HeapAfterKiB += heap
+		m.StacksAfterKiB += cp.stacks >> 10
+		m.GoroutinesAfter += cp.goroutines
 		m.RSSAfterKiB += rssKiB
 		_, peak, _ := rss(cp.p.PID())
 		m.PeakRSSKiB = max(m.PeakRSSKiB, peak)
@@ -253,6 +257,7 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "memory per agent: heap+stacks in use after GC %.1f KiB (%s → %s), RSS %.1f KiB (%s → %s, peak %s)   goal ≤ %.0f KiB: %s\n",
 		m.HeapPerAgentKiB, mib(m.HeapBeforeKiB), mib(m.HeapAfterKiB), m.RSSPerAgentKiB, mib(m.RSSBeforeKiB), mib(m.RSSAfterKiB),
 		mib(m.PeakRSSKiB), m.GoalPerAgentKiB, verdict(m.HeapPerAgentKiB <= m.GoalPerAgentKiB))
+	fmt.Fprintf(w, "  of which goroutine stacks %s (%d goroutines)\n", mib(m.StacksAfterKiB), m.GoroutinesAfter)
 	for _, x := range r.Replicas {
 		fmt.Fprintf(w, "  %s: %d agents, heap+stacks %s (%.1f KiB per agent), RSS %s\n", x.Replica, x.Agents, mib(x.HeapKiB), x.HeapPerAgentKiB, mib(x.RSSKiB))
 	}
