@@ -131,3 +131,16 @@ func frontDoorServer(b *testing.B) string {
 	b.Cleanup(front.Close)
 	return front.URL + "/mcp"
 }
+
+func BenchmarkPathHangarCall(b *testing.B) {
+	cs := benchClient(b, frontDoorServer(b))
+	ctx := context.Background()
+	args := map[string]any{"calls": []map[string]any{{"mcp_server": "g", "tool": "add", "arguments": map[string]any{"a": 1, "b": 2}}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hangar_call", Arguments: args})
+		if err != nil || res.IsError {
+			b.Fatal(err, res)
+		}
+	}
+}

@@ -12,7 +12,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/hangarmesh/hangar/dataplane/outcome"
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/dataplane/upstream"
 )
 
 // Limits of hangar_call (docs/design.md §6: bounded everything).
@@ -208,29 +210,44 @@ func (g *Gateway) runOne(ctx context.Context, c callSpec, opts router.CallOption
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(*c.Timeout*float64(time.Second)))
 		defer cancel()
 	}
-	res, err := g.r().Call(ctx, c.MCPServer, c.Tool, c.Arguments, opts)
+	params := forwardParams(c.Arguments)
+	send := func(ctx context.Context, m *upstream.Client, _ bool) (*upstream.Reply, outcome.Class, error) {
+		reply, err := m.Forward(ctx, c.Tool, params)
+		if err != nil {
+			return nil, outcome.Classify(nil, err), err
+		}
+		return reply, outcome.Classify(&mcp.CallToolResult{IsError: reply.IsError}, nil), nil
+	}
+	res, err := g.r().Relay(ctx, c.MCPServer, c.Tool, c.Arguments, send, opts)
 	out.ElapsedMS = ms(time.Since(start))
 	if err != nil {
 		setError(out, string(router.TypeOf(err)), err.Error())
 		return
 	}
 	out.Member, out.Attempts = res.Member, res.Attempts
-	data, merr := json.Marshal(res.Result)
-	switch {
-	case merr != nil:
-		setError(out, "TransportError", "encode result: "+merr.Error())
-		return
-	case len(data) > MaxResultBytes:
+	data := res.Reply.Result // the member's result as it sent it: not decoded, not re-encoded
+	if len(data) > MaxResultBytes {
 		setError(out, "ResultTooLarge", fmt.Sprintf("result of %d bytes exceeds the %d byte limit", len(data), MaxResultBytes))
 		return
 	}
 	out.Result = data
-	if res.Result.IsError {
-		setError(out, string(router.ErrToolError), toolErrorText(res.Result))
-		out.Result = data
+	if res.Reply.IsError {
+		setError(out, string(router.ErrToolError), toolErrorText(data))
 		return
 	}
 	out.Success = true
+}
+
+// forwardParams are the tools/call params of a call of a batch (the name
+// is set by the member's client).
+func forwardParams(args json.RawMessage) json.RawMessage {
+	if len(bytes.TrimSpace(args)) == 0 {
+		return nil
+	}
+	p := make([]byte, 0, len(args)+16)
+	p = append(p, `{"arguments":`...)
+	p = append(p, args...)
+	return append(p, '}')
 }
 
 func setError(r *CallResult, typ, msg string) {
@@ -255,10 +272,18 @@ func skippedWhy(ctx context.Context) string {
 	return "the batch was aborted"
 }
 
-func toolErrorText(r *mcp.CallToolResult) string {
+// toolErrorText is the first text of a raw tool result.
+func toolErrorText(raw json.RawMessage) string {
+	var r struct {
+		Content []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"content"`
+	}
+	_ = json.Unmarshal(raw, &r)
 	for _, c := range r.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			return t.Text
+		if c.Type == "text" {
+			return c.Text
 		}
 	}
 	return "the tool reported an error"
