@@ -153,16 +153,6 @@ func checkTokens(t admin.Tokens) error {
 	return nil
 }
 
-// readAgentTokens parses --agent-tokens-file and checks it against the
-// operators' tokens.
-func readAgentTokens(path string, adminToken, readOnlyToken string) (map[string]string, error) {
-	tokens, err := parseAgentTokens(path)
-	if err != nil {
-		return nil, err
-	}
-	return tokens, checkTokens(admin.Tokens{Admin: adminToken, ReadOnly: readOnlyToken, Agents: tokens})
-}
-
 // parseAgentTokens reads --agent-tokens-file: one "AGENT_ID TOKEN" per
 // line, blank lines and lines starting with '#' ignored. It returns agent
 // id → token. Each token must be at least minTokenLen characters and

@@ -38,7 +38,10 @@ func TestReadAgentTokens(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			got, err := readAgentTokens(path, adminTok, "")
+			got, err := parseAgentTokens(path)
+			if err == nil {
+				err = checkTokens(admin.Tokens{Admin: adminTok, Agents: got})
+			}
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err %v, want one containing %q", err, tt.err)

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/hangarmesh/hangar/internal/endpoints"
-	"github.com/hangarmesh/hangar/internal/secretfile"
 )
 
 // Settings are the agent's process settings, from flags, environment and
@@ -163,16 +162,6 @@ func (s *Settings) Validate() error {
 			"or accept the risk with --unsafe-no-auth", net.JoinHostPort(s.Host, fmt.Sprint(s.Port)))
 	}
 	return nil
-}
-
-// readToken reads a bearer token file under secretfile's rule (its first
-// line, trimmed, at least 16 characters).
-func readToken(path string) (string, error) {
-	f, err := secretfile.Open("--auth-token-file", path, 16)
-	if err != nil {
-		return "", err
-	}
-	return f.Get(), nil
 }
 
 // limitFlags names each limit's flag; its environment variable is

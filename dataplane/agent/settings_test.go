@@ -143,27 +143,6 @@ func TestSettingsValidateConfigPath(t *testing.T) {
 	}
 }
 
-func TestReadToken(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	tok, err := readToken(write("ok", "  0123456789abcdef \nsecond line\n"))
-	if err != nil || tok != "0123456789abcdef" {
-		t.Errorf("readToken = %q, %v; want the first line, trimmed", tok, err)
-	}
-	if _, err := readToken(write("short", "secret\n")); err == nil || !strings.Contains(err.Error(), "at least 16 characters") {
-		t.Errorf("short token: err = %v", err)
-	}
-	if _, err := readToken(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "--auth-token-file") {
-		t.Errorf("missing file: err = %v", err)
-	}
-}
-
 // TestLimitsFromEnvironment checks each limit's HANGAR_* variable and flag.
 func TestLimitsFromEnvironment(t *testing.T) {
 	dir := t.TempDir()
