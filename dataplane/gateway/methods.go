@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/hangarmesh/hangar/dataplane/router"
+	"github.com/hangarmesh/hangar/dataplane/upstream"
 )
 
 // Protocol versions the front door relays, oldest first. 2026-07-28
@@ -422,7 +423,7 @@ func (cs *clientSession) byURI(ctx context.Context, req *jsonrpc.Request) (json.
 	}
 	var lastErr error
 	for _, group := range groups {
-		reply, err := cs.relay(ctx, group, req.Method, req.Params, req.Method, nil, req.ID, req.Method == "resources/read")
+		reply, err := cs.byURIOn(ctx, group, req)
 		if err != nil {
 			lastErr = err
 			continue
@@ -438,6 +439,23 @@ func (cs *clientSession) byURI(ctx context.Context, req *jsonrpc.Request) (json.
 		return reply.Result, nil
 	}
 	return nil, lastErr
+}
+
+// byURIOn relays a by-URI request to group. An unsubscribe goes to the
+// session holding the client's subscriptions there, when one is open.
+func (cs *clientSession) byURIOn(ctx context.Context, group string, req *jsonrpc.Request) (*upstream.Reply, error) {
+	if req.Method == "resources/unsubscribe" {
+		if us := cs.subsHolder(group); us != nil {
+			raw, err := us.Call(ctx, req.Method, req.Params, req.ID)
+			switch {
+			case err == nil:
+				return &upstream.Reply{Result: raw}, nil
+			case isRPC(err):
+				return nil, err
+			} // the holder broke: through the router, like any request
+		}
+	}
+	return cs.relay(ctx, group, req.Method, req.Params, req.Method, nil, req.ID, req.Method == "resources/read")
 }
 
 func mustJSON(v any) json.RawMessage {

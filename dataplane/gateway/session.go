@@ -47,7 +47,11 @@ type clientSession struct {
 	nextAsk int64
 	level   json.RawMessage   // the last logging/setLevel params
 	subs    map[string]string // subscribed resource URI → group
-	routes  routes            // from the client's last lists
+	// subsOn is, per group, the upstream session holding the client's
+	// subscriptions there: one member at a time, so a change reaches the
+	// client once (the session the client's calls left gives them up).
+	subsOn  map[string]*upstream.Session
+	routes  routes // from the client's last lists
 	lastUse time.Time
 	ready   bool // initialize answered: notifications may follow
 	closed  bool
@@ -72,6 +76,7 @@ func (g *Gateway) newSession(id string, out outbox) *clientSession {
 	cs := &clientSession{id: id, g: g, out: out, ctx: ctx, cancel: cancel,
 		ups: map[string]*upstream.Session{}, opening: map[string]chan struct{}{},
 		running: map[string]context.CancelFunc{}, asked: map[int64]asked{}, subs: map[string]string{},
+		subsOn:  map[string]*upstream.Session{},
 		lastUse: g.clk.Now()}
 	g.mu.Lock()
 	g.sessions[cs] = struct{}{}
@@ -320,6 +325,11 @@ func (cs *clientSession) SessionClosed(us *upstream.Session, _ error) {
 	if cs.ups[us.Member()] == us {
 		delete(cs.ups, us.Member())
 	}
+	for group, held := range cs.subsOn {
+		if held == us {
+			delete(cs.subsOn, group)
+		}
+	}
 	var move []target
 	for uri, group := range cs.subs {
 		if cs.g.inGroup(group, us.Member()) {
@@ -400,14 +410,15 @@ func (cs *clientSession) upstreamOn(ctx context.Context, m *upstream.Client) (*u
 }
 
 // replay sends the client's session state to a new upstream session: its
-// log level and its subscriptions on the member's groups.
+// log level, and its subscriptions on the member's groups (which the
+// session the client used before in those groups gives up).
 func (cs *clientSession) replay(ctx context.Context, us *upstream.Session) error {
 	cs.mu.Lock()
 	level := cs.level
-	var uris []string
-	for uri, group := range cs.subs {
+	groups := map[string]bool{}
+	for _, group := range cs.subs {
 		if cs.g.inGroup(group, us.Member()) {
-			uris = append(uris, uri)
+			groups[group] = true
 		}
 	}
 	cs.mu.Unlock()
@@ -416,11 +427,57 @@ func (cs *clientSession) replay(ctx context.Context, us *upstream.Session) error
 			return err
 		}
 	}
+	for group := range groups {
+		if err := cs.moveSubs(ctx, group, us); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveSubs makes us the holder of the client's subscriptions on group:
+// every one is sent to us, then the previous holder, if still open,
+// unsubscribes (best effort: its member may be gone). A member may answer
+// a subscription with an error; that is the client's business, not a
+// reason to fail the session.
+func (cs *clientSession) moveSubs(ctx context.Context, group string, us *upstream.Session) error {
+	cs.mu.Lock()
+	prev := cs.subsOn[group]
+	var uris []string
+	for uri, g := range cs.subs {
+		if g == group {
+			uris = append(uris, uri)
+		}
+	}
+	cs.mu.Unlock()
 	for _, uri := range uris {
 		params, _ := json.Marshal(map[string]string{"uri": uri})
 		if _, err := us.Call(ctx, "resources/subscribe", params, nil); err != nil && !isRPC(err) {
 			return err
 		}
+	}
+	cs.mu.Lock()
+	cs.subsOn[group] = us
+	cs.mu.Unlock()
+	if prev == nil || prev == us || !prev.Alive() {
+		return nil
+	}
+	for _, uri := range uris {
+		params, _ := json.Marshal(map[string]string{"uri": uri})
+		if _, err := prev.Call(ctx, "resources/unsubscribe", params, nil); err != nil {
+			cs.g.log.Debug("unsubscribe_failed", "mcp_server", prev.Member(), "uri", uri, "error", err.Error())
+		}
+	}
+	return nil
+}
+
+// subsHolder returns the open upstream session holding the client's
+// subscriptions on group, nil if none.
+func (cs *clientSession) subsHolder(group string) *upstream.Session {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if us := cs.subsOn[group]; us != nil && us.Alive() {
+		return us
 	}
 	return nil
 }
@@ -449,6 +506,11 @@ func (cs *clientSession) relay(ctx context.Context, group, method string, params
 			}
 			if err != nil {
 				return nil, classify(err), err
+			}
+			if method == "resources/subscribe" && cs.subsHolder(group) != us {
+				if err := cs.moveSubs(ctx, group, us); err != nil {
+					return nil, classify(err), err
+				}
 			}
 			reply := &upstream.Reply{Result: raw}
 			if method == "tools/call" {
