@@ -14,14 +14,14 @@ LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/i
 	-X $(MODULE)/internal/version.Date=$(DATE) -X $(MODULE)/dataplane/gateway.Version=$(VERSION) \
 	-X $(MODULE)/dataplane/upstream.Version=$(VERSION)
 
-.PHONY: help build test test-unit demo bench lint fmt tidy clean generate tools fuzz thirdparty conformance images certs ops-tools
+.PHONY: help build test test-unit demo bench bench-peers lint fmt tidy clean generate tools fuzz thirdparty conformance images certs ops-tools
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 build: ## Build hangar-agent, hangar-controlplane, hangarctl, mcp-math and the demo and bench programs into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./dataplane/cmd/hangar-agent ./controlplane/cmd/hangar-controlplane ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo ./e2e/cmd/hangar-cpbench ./cli/cmd/hangarctl
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./dataplane/cmd/hangar-agent ./controlplane/cmd/hangar-controlplane ./e2e/cmd/mcp-math ./e2e/cmd/hangar-bench ./e2e/cmd/hangar-demo ./e2e/cmd/hangar-cpbench ./e2e/cmd/hangar-peers ./cli/cmd/hangarctl
 
 test: thirdparty ops-tools ## Run every test (unit, integration, end to end) with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -45,6 +45,14 @@ bench: build ## Benchmarks: agent vs direct vs reverse proxy, failover under loa
 	$(BIN)/hangar-cpbench -agents 1000 -json .bench/cpbench-1000.json $(CPBENCH_FLAGS)
 	$(BIN)/hangar-cpbench -agents 10000 -json .bench/cpbench-10000.json $(CPBENCH_FLAGS)
 	$(BIN)/hangar-cpbench -agents 30000 -replicas 3 -rounds 3 -json .bench/cpbench-30000x3.json $(CPBENCH_FLAGS)
+
+bench-peers: ## Hangar beside nginx and MCP gateways from npm (installed by e2e/peers/install.sh): added latency, calls/s, failed calls on kill and freeze, RSS (.bench/peers.json)
+	@e2e/peers/install.sh
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./dataplane/cmd/hangar-agent ./e2e/cmd/hangar-peers
+	@uptime
+	$(BIN)/hangar-peers -bin $(BIN) $(PEERS_FLAGS)
+	@uptime
 
 # Fuzz targets as package:Name. Their corpora live in each package's
 # testdata/fuzz/Name (plain `go test` replays them).

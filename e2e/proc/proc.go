@@ -30,6 +30,10 @@ type Spec struct {
 	Ready *regexp.Regexp
 	// Echo, if set, receives every output line, prefixed with Name.
 	Echo io.Writer
+	// Group starts the process in a process group of its own: Kill, Stop,
+	// Freeze and Thaw then signal the whole group, so that the children
+	// it spawned (a gateway's stdio servers, nginx's workers) end with it.
+	Group bool
 }
 
 // Process is a started process.
@@ -52,7 +56,7 @@ func Start(spec Spec, timeout time.Duration) (*Process, error) {
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Env = append(os.Environ(), spec.Env...)
 	cmd.Stdin = spec.Stdin
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: spec.Group}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -172,17 +176,25 @@ func (p *Process) unlisten(ch chan string) {
 	}
 }
 
+// signal sends sig to the process, or to its process group (Spec.Group).
+func (p *Process) signal(sig syscall.Signal) error {
+	if p.spec.Group {
+		return syscall.Kill(-p.cmd.Process.Pid, sig)
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
 // Kill sends SIGKILL (like kill -9) and waits for the process to exit.
 func (p *Process) Kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.signal(syscall.SIGKILL)
 	<-p.done
 }
 
 // Freeze stops the process with SIGSTOP (a hung server); Thaw resumes it.
-func (p *Process) Freeze() error { return p.cmd.Process.Signal(syscall.SIGSTOP) }
+func (p *Process) Freeze() error { return p.signal(syscall.SIGSTOP) }
 
 // Thaw resumes a frozen process.
-func (p *Process) Thaw() error { return p.cmd.Process.Signal(syscall.SIGCONT) }
+func (p *Process) Thaw() error { return p.signal(syscall.SIGCONT) }
 
 // Stop sends SIGTERM and waits up to grace for the exit, then kills. It
 // returns the exit error of a process that did not exit cleanly.
@@ -192,7 +204,7 @@ func (p *Process) Stop(grace time.Duration) error {
 		return p.exitErr()
 	default:
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 		return p.exitErr()
