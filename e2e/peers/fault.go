@@ -27,12 +27,16 @@ type faultReport struct {
 	SentAfter    int           `json:"sent_after_fault"`
 	FailedAfter  int           `json:"failed_after_fault"`
 	LatencyAfter bench.Latency `json:"latency_after_fault"` // failed calls at the time they failed
-	FirstError   string        `json:"first_error,omitempty"`
+	// FailedAfterBySession splits FailedAfter by the session that carried
+	// the call (a failover that leaves some client sessions behind shows).
+	FailedAfterBySession []int  `json:"failed_after_by_session"`
+	FirstError           string `json:"first_error,omitempty"`
 }
 
 // sent is one call of the paced load.
 type sent struct {
 	start, end time.Time
+	session    int
 	err        error
 }
 
@@ -80,10 +84,11 @@ func runFault(ctx context.Context, r *running, fault string, ls loadSettings) (f
 	wg.Go(func() {
 		i := 0
 		for range jobs {
-			s := slots[i%len(slots)]
+			n := i % len(slots)
 			i++
 			wg.Go(func() {
-				c := callOnce(ctx, s, r.tool, ls.budget)
+				c := callOnce(ctx, slots[n], r.tool, ls.budget)
+				c.session = n
 				mu.Lock()
 				calls = append(calls, c)
 				mu.Unlock()
@@ -108,19 +113,21 @@ func runFault(ctx context.Context, r *running, fault string, ls loadSettings) (f
 	if ctx.Err() != nil {
 		return rep, ctx.Err()
 	}
-	rep.tally(calls, at)
+	rep.tally(calls, at, ls.sessions)
 	return rep, nil
 }
 
 // callOnce makes one call on s within budget, and drops the session when
-// the call fails.
+// the call failed with an answer (a lost session, a refused connection, an
+// error from the proxy): a call that only ran out of budget leaves the
+// session as it is, as a client would not re-initialize on a slow call.
 func callOnce(ctx context.Context, s *slot, tool string, budget time.Duration) sent {
 	c := sent{start: time.Now()}
 	cctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	cs, err := s.get(cctx, budget)
 	if err == nil {
-		if err = callSum(cctx, cs, tool); err != nil {
+		if err = callSum(cctx, cs, tool); err != nil && cctx.Err() == nil {
 			s.drop(cs)
 		}
 	}
@@ -130,8 +137,9 @@ func callOnce(ctx context.Context, s *slot, tool string, budget time.Duration) s
 
 // tally counts calls; those that started at or after at were sent after
 // the fault.
-func (rep *faultReport) tally(calls []sent, at time.Time) {
+func (rep *faultReport) tally(calls []sent, at time.Time, sessions int) {
 	var after []time.Duration
+	rep.FailedAfterBySession = make([]int, sessions)
 	for _, c := range calls {
 		rep.Sent++
 		if c.err != nil {
@@ -147,6 +155,7 @@ func (rep *faultReport) tally(calls []sent, at time.Time) {
 		after = append(after, c.end.Sub(c.start))
 		if c.err != nil {
 			rep.FailedAfter++
+			rep.FailedAfterBySession[c.session]++
 		}
 	}
 	rep.LatencyAfter = bench.Summarize(after)

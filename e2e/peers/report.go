@@ -205,7 +205,8 @@ func (rep *report) print(w io.Writer) {
 		}
 		for _, f := range []*faultReport{r.Kill, r.Freeze} {
 			if f != nil {
-				fmt.Fprintf(w, "; %s: %d of %d sent after it failed, their p99 %.0f ms", f.Fault, f.FailedAfter, f.SentAfter, f.LatencyAfter.P99Ms)
+				fmt.Fprintf(w, "; %s: %d of %d sent after it failed (by session %v), their p99 %.0f ms",
+					f.Fault, f.FailedAfter, f.SentAfter, f.FailedAfterBySession, f.LatencyAfter.P99Ms)
 				if f.FirstError != "" {
 					fmt.Fprintf(w, " (first error: %s)", oneLine(f.FirstError))
 				}

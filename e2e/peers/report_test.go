@@ -15,15 +15,18 @@ func TestTallyCountsFailuresAfterTheFault(t *testing.T) {
 	at := time.Unix(100, 0)
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	calls := []sent{
-		{start: at.Add(-ms(50)), end: at.Add(-ms(45))},                               // before, ok
-		{start: at.Add(-ms(5)), end: at.Add(ms(1995)), err: errors.New("in flight")}, // before, failed
-		{start: at, end: at.Add(ms(10))},                                             // after, ok
-		{start: at.Add(ms(100)), end: at.Add(ms(2100)), err: errors.New("timeout")},  // after, failed
+		{start: at.Add(-ms(50)), end: at.Add(-ms(45))},                                          // before, ok
+		{start: at.Add(-ms(5)), end: at.Add(ms(1995)), err: errors.New("in flight")},            // before, failed
+		{start: at, end: at.Add(ms(10))},                                                        // after, ok
+		{start: at.Add(ms(100)), end: at.Add(ms(2100)), session: 1, err: errors.New("timeout")}, // after, failed
 	}
 	var rep faultReport
-	rep.tally(calls, at)
+	rep.tally(calls, at, 2)
 	if rep.Sent != 4 || rep.Failed != 2 || rep.SentAfter != 2 || rep.FailedAfter != 1 {
 		t.Errorf("sent %d failed %d, after: sent %d failed %d; want 4 2, 2 1", rep.Sent, rep.Failed, rep.SentAfter, rep.FailedAfter)
+	}
+	if rep.FailedAfterBySession[0] != 0 || rep.FailedAfterBySession[1] != 1 {
+		t.Errorf("failed after by session = %v, want [0 1]", rep.FailedAfterBySession)
 	}
 	if rep.FirstError != "in flight" {
 		t.Errorf("first error %q, want %q", rep.FirstError, "in flight")
