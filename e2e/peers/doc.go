@@ -26,7 +26,9 @@
 // calls are those that erred or got no answer within the budget. A
 // session whose call failed is opened again for its next call. For the
 // stdio bridges "the primary" is every server-everything child they
-// spawned. Last, the resident memory of each peer's processes (nginx's
+// spawned. The same load goes once straight to server-everything with no
+// fault: its failures are what the machine's own load costs. Last, the
+// resident memory of each peer's processes (nginx's
 // master and worker; not a bridge's stdio children) after the saturated
 // run.
 //

@@ -14,6 +14,7 @@ import (
 const (
 	faultKill   = "kill"   // SIGKILL
 	faultFreeze = "freeze" // SIGSTOP: accepts connections, never answers
+	faultNone   = "none"   // the same load and nothing else: can the machine carry it?
 )
 
 // faultReport is what a paced load saw when the primary was killed or
@@ -47,18 +48,28 @@ type loadSettings struct {
 	before, after  time.Duration
 }
 
-// runFault sends ls.rate calls/s through r on ls.sessions sessions, each
-// call in its own goroutine with ls.budget, whatever the calls in flight
-// do (as independent AI agents would); after ls.before it kills or freezes
-// r's primary and goes on for ls.after. A session whose call failed is
-// opened again for its next call.
-func runFault(ctx context.Context, r *running, fault string, ls loadSettings) (faultReport, error) {
+// loadTarget is where the paced load goes.
+type loadTarget struct {
+	url  string
+	tr   transport
+	tool string
+	// primary returns the processes that the fault hits.
+	primary func() []int
+}
+
+// runFault sends ls.rate calls/s to lt on ls.sessions sessions, each call
+// in its own goroutine with ls.budget, whatever the calls in flight do (as
+// independent AI agents would); after ls.before it kills or freezes lt's
+// primary (or, for faultNone, does nothing) and goes on for ls.after. A
+// session whose call failed with an answer is opened again for its next
+// call.
+func runFault(ctx context.Context, lt loadTarget, fault string, ls loadSettings) (faultReport, error) {
 	rep := faultReport{Fault: fault}
 	c := newClient(ls.sessions + 8)
 	defer c.close()
 	slots := make([]*slot, ls.sessions)
 	for i := range slots {
-		slots[i] = &slot{c: c, endpoint: r.url, tr: r.front, ctx: ctx}
+		slots[i] = &slot{c: c, endpoint: lt.url, tr: lt.tr, ctx: ctx}
 		if _, err := slots[i].get(ctx, connectTimeout); err != nil {
 			return rep, err
 		}
@@ -87,7 +98,7 @@ func runFault(ctx context.Context, r *running, fault string, ls loadSettings) (f
 			n := i % len(slots)
 			i++
 			wg.Go(func() {
-				c := callOnce(ctx, slots[n], r.tool, ls.budget)
+				c := callOnce(ctx, slots[n], lt.tool, ls.budget)
 				c.session = n
 				mu.Lock()
 				calls = append(calls, c)
@@ -96,11 +107,13 @@ func runFault(ctx context.Context, r *running, fault string, ls loadSettings) (f
 		}
 	})
 	sleepCtx(ctx, ls.before)
-	sig := syscall.SIGKILL
-	if fault == faultFreeze {
-		sig = syscall.SIGSTOP
+	var faultErr error
+	switch fault {
+	case faultKill:
+		faultErr = signalAll(lt.primary(), syscall.SIGKILL)
+	case faultFreeze:
+		faultErr = signalAll(lt.primary(), syscall.SIGSTOP)
 	}
-	faultErr := signalAll(r.primaryPIDs(), sig)
 	at := time.Now()
 	if faultErr == nil {
 		sleepCtx(ctx, ls.after)

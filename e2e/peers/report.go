@@ -14,17 +14,20 @@ import (
 
 // report is the whole result of a run, as written to -json.
 type report struct {
-	Time         string      `json:"time"`
-	CPUs         int         `json:"cpus"`
-	LoadAvg      string      `json:"loadavg"` // /proc/loadavg at the end of the measurements
-	LoadAvgStart float64     `json:"loadavg_1m_start"`
-	Settings     settings    `json:"settings"`
-	Upstream     string      `json:"upstream"`
-	Direct       *row        `json:"direct"`
-	DirectStdio  *row        `json:"direct_stdio,omitempty"` // the stdio bridges' baseline
-	Peers        []*row      `json:"peers"`
-	Skipped      []skip      `json:"skipped,omitempty"`
-	Goals        []goalCheck `json:"goals,omitempty"`
+	Time         string   `json:"time"`
+	CPUs         int      `json:"cpus"`
+	LoadAvg      string   `json:"loadavg"` // /proc/loadavg at the end of the measurements
+	LoadAvgStart float64  `json:"loadavg_1m_start"`
+	Settings     settings `json:"settings"`
+	Upstream     string   `json:"upstream"`
+	Direct       *row     `json:"direct"`
+	// Baseline is the kill and freeze runs' load sent straight to
+	// server-everything with no fault: what the machine itself fails.
+	Baseline    *faultReport `json:"direct_no_fault,omitempty"`
+	DirectStdio *row         `json:"direct_stdio,omitempty"` // the stdio bridges' baseline
+	Peers       []*row       `json:"peers"`
+	Skipped     []skip       `json:"skipped,omitempty"`
+	Goals       []goalCheck  `json:"goals,omitempty"`
 }
 
 type settings struct {
@@ -198,6 +201,10 @@ func (rep *report) print(w io.Writer) {
 		s.Rate, s.Sessions, s.BudgetS, s.BeforeS, s.AfterS)
 	rep.markdown(w)
 	fmt.Fprintln(w)
+	if b := rep.Baseline; b != nil {
+		fmt.Fprintf(w, "- direct, the same paced load with no fault: %d of %d failed, p99 %.0f ms (what the machine's own load costs)\n",
+			b.Failed, b.Sent, b.LatencyAfter.P99Ms)
+	}
 	for _, r := range rep.Peers {
 		fmt.Fprintf(w, "- %s: %s; failover: %s; tool %q", r.Name, r.What, r.Failover, r.Tool)
 		if r.SeqErrors > 0 || r.SatErrors > 0 {

@@ -67,6 +67,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := measurePaths(ctx, e, o, chosen, rep, progress); err != nil {
 		return err
 	}
+	progress("direct: %d calls/s, no fault, for %s", o.Rate, o.Before+o.After)
+	if b, err := baselineRun(ctx, e, o.load()); err == nil {
+		rep.Baseline = &b
+	} else if ctx.Err() == nil {
+		progress("direct, no fault: %v", err)
+	}
 	for _, r := range rep.Peers {
 		for _, fault := range []string{faultKill, faultFreeze} {
 			progress("%s: %d calls/s, %s the primary after %s, %s more", r.Name, o.Rate, fault, o.Before, o.After)
@@ -274,7 +280,18 @@ func faultRun(ctx context.Context, e *env, pe *peer, fault string, ls loadSettin
 	if err != nil {
 		return faultReport{}, err
 	}
-	return runFault(ctx, r, fault, ls)
+	return runFault(ctx, loadTarget{url: r.url, tr: r.front, tool: r.tool, primary: r.primaryPIDs}, fault, ls)
+}
+
+// baselineRun sends the paced load straight to a fresh server-everything,
+// with no fault: the failures the machine's own load causes.
+func baselineRun(ctx context.Context, e *env, ls loadSettings) (faultReport, error) {
+	ev, err := e.tl.StartEverything()
+	if err != nil {
+		return faultReport{}, fmt.Errorf("server-everything: %w", err)
+	}
+	defer ev.Kill()
+	return runFault(ctx, loadTarget{url: ev.URL(), tr: streamable, tool: baseTool}, faultNone, ls)
 }
 
 // loadAvg returns the three load averages of /proc/loadavg.
