@@ -160,7 +160,6 @@ func startManaged(ctx context.Context, s Settings, fleet *fleetfile.Fleet, met *
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var agent *managedAgent
 	opts := controlclient.Options{
 		Endpoints: s.ControlPlane, AgentID: s.AgentID, Host: hostname(), Version: version.Version,
 		DialOptions: dial, StateDir: s.StateDir, Logger: log, Groups: s.Groups,
@@ -179,9 +178,13 @@ func startManaged(ctx context.Context, s Settings, fleet *fleetfile.Fleet, met *
 		// Its fleet file's hash goes in Hello: the file is not sent again.
 		opts.Boot = saved[0]
 	}
-	cc := controlclient.New(agentProxy{&agent}, opts)
-	rt := newFleetRuntime(ctx, log, router.Observers(obs, cc.Observer()), gatewayOptions(s))
-	agent = newManagedAgent(rt, fleet != nil)
+	// The order the parts need: the runtime's routers report to the
+	// client's observer, the agent runs the runtime, the client drives
+	// the agent.
+	opts.Observer = controlclient.NewObserver()
+	rt := newFleetRuntime(ctx, log, router.Observers(obs, opts.Observer), gatewayOptions(s))
+	agent := newManagedAgent(rt, fleet != nil)
+	cc := controlclient.New(agent, opts)
 	registerCPMetrics(met.Registry, cc)
 	if fleet != nil {
 		if err := rt.install(fleet, ""); err != nil {
@@ -208,20 +211,6 @@ func bootFromState(agent *managedAgent, saved []*hangarv1.Snapshot, dir string, 
 		agent.Detach() // until a replica answers, local probes decide
 		return
 	}
-}
-
-// agentProxy lets the client be built before the agent it drives.
-type agentProxy struct{ a **managedAgent }
-
-func (p agentProxy) ApplySnapshot(s *hangarv1.Snapshot) error { return (*p.a).ApplySnapshot(s) }
-func (p agentProxy) AssignProbes(m []string)                  { (*p.a).AssignProbes(m) }
-func (p agentProxy) Detach()                                  { (*p.a).Detach() }
-func (p agentProxy) LocalView() ([]router.MemberView, []router.GroupView) {
-	return (*p.a).LocalView()
-}
-func (p agentProxy) Servers() []string { return (*p.a).Servers() }
-func (p agentProxy) Confirm(ctx context.Context, member string, deadline time.Duration) error {
-	return (*p.a).Confirm(ctx, member, deadline)
 }
 
 // waitInstalled logs that the agent waits for a fleet configuration (from

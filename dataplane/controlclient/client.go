@@ -46,6 +46,9 @@ type Options struct {
 	// AgentID (stable across restarts), Host, Version and Labels go into Hello.
 	AgentID, Host, Version string
 	Labels                 map[string]string
+	// Observer is the router.Observer whose counts and changes the
+	// Client reports; nil means a new one (Client.Observer returns it).
+	Observer *Observer
 	// ConfigSource ("local" for a --config file, "" or "control-plane"
 	// otherwise) and ConfigSHA256 (the hex SHA-256 of the local file) go
 	// into Hello: a local fleet that differs from the control plane's keeps
@@ -143,7 +146,7 @@ type Client struct {
 	clock     clock.Clock
 	log       *slog.Logger
 	heartbeat time.Duration
-	obs       *observer
+	obs       *Observer
 
 	// Test hooks: jitter maps a backoff ceiling to the delay waited (full
 	// jitter by default); onRetry sees every delay Run waits.
@@ -164,9 +167,12 @@ type Client struct {
 // New returns a Client that drives a with the options o.
 func New(a Agent, o Options) *Client {
 	c := &Client{agent: a, opts: o, clock: o.Clock, log: o.Logger, heartbeat: o.Heartbeat,
-		obs: newObserver(), jitter: backoff.Full, stale: o.SnapshotVersion != 0, held: o.Boot}
+		obs: o.Observer, jitter: backoff.Full, stale: o.SnapshotVersion != 0, held: o.Boot}
 	if c.clock == nil {
 		c.clock = clock.Real{}
+	}
+	if c.obs == nil {
+		c.obs = NewObserver()
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -187,10 +193,8 @@ func New(a Agent, o Options) *Client {
 	return c
 }
 
-// Observer returns the router.Observer that feeds the Client's reports: it
-// counts attempts per member by outcome class and duration for heartbeats,
-// and notes member state, breaker and rotation changes to send an
-// edge-triggered report at once. It never blocks.
+// Observer returns the router.Observer that feeds the Client's reports
+// (Options.Observer, or the one New made).
 func (c *Client) Observer() router.Observer { return c.obs }
 
 // Status returns the connection's current status.

@@ -16,9 +16,14 @@ import (
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
-// observer implements router.Observer for the Client. Attempt is on the
-// call path: it takes no lock once a member has its counters.
-type observer struct {
+// Observer is the router.Observer that feeds a Client's reports: it counts
+// attempts per member by outcome class and duration for heartbeats, and
+// notes member state, breaker and rotation changes to send an
+// edge-triggered report at once. It never blocks. Attempt is on the call
+// path: it takes no lock once a member has its counters. It exists before
+// the Client (Options.Observer), so the router that reports to it can be
+// built first and the Client handed the agent that runs that router.
+type Observer struct {
 	changed chan struct{} // capacity 1: a state change is waiting to be reported
 	members sync.Map      // member id → *counters
 }
@@ -36,30 +41,31 @@ type counters struct {
 // the quorum before its first heartbeat.
 const callerGap = 5 * time.Second
 
-func newObserver() *observer { return &observer{changed: make(chan struct{}, 1)} }
+// NewObserver returns an Observer for Options.Observer.
+func NewObserver() *Observer { return &Observer{changed: make(chan struct{}, 1)} }
 
-var _ router.Observer = (*observer)(nil)
+var _ router.Observer = (*Observer)(nil)
 
 // note records that a local state changed, without blocking.
-func (o *observer) note() {
+func (o *Observer) note() {
 	select {
 	case o.changed <- struct{}{}:
 	default:
 	}
 }
 
-func (o *observer) MemberState(string, health.State) { o.note() }
-func (o *observer) Breaker(string, breaker.State)    { o.note() }
-func (o *observer) Rotation(string, string, bool)    { o.note() }
+func (o *Observer) MemberState(string, health.State) { o.note() }
+func (o *Observer) Breaker(string, breaker.State)    { o.note() }
+func (o *Observer) Rotation(string, string, bool)    { o.note() }
 
-func (o *observer) Probe(string, bool, time.Duration)              {}
-func (o *observer) Call(router.CallRecord)                         {}
-func (o *observer) ActiveMember(string, string)                    {}
-func (o *observer) Failover(string, string, string, outcome.Class) {}
-func (o *observer) Failback(string, string, string)                {}
+func (o *Observer) Probe(string, bool, time.Duration)              {}
+func (o *Observer) Call(router.CallRecord)                         {}
+func (o *Observer) ActiveMember(string, string)                    {}
+func (o *Observer) Failover(string, string, string, outcome.Class) {}
+func (o *Observer) Failback(string, string, string)                {}
 
 // Attempt counts one attempt on member by class and duration.
-func (o *observer) Attempt(_, member, _ string, class outcome.Class, d time.Duration) {
+func (o *Observer) Attempt(_, member, _ string, class outcome.Class, d time.Duration) {
 	i := slices.Index(outcome.Classes, class)
 	if member == "" || i < 0 {
 		return
@@ -82,7 +88,7 @@ func (o *observer) Attempt(_, member, _ string, class outcome.Class, d time.Dura
 
 // take returns member's counters since the last take and resets them: calls
 // holds only classes with attempts, buckets is nil if there were none.
-func (o *observer) take(member string) (calls map[string]uint64, buckets []uint64) {
+func (o *Observer) take(member string) (calls map[string]uint64, buckets []uint64) {
 	v, ok := o.members.Load(member)
 	if !ok {
 		return nil, nil
@@ -108,7 +114,7 @@ func (o *observer) take(member string) (calls map[string]uint64, buckets []uint6
 
 // reset drops every counter, at the start of a stream: the first heartbeat
 // covers the stream's first interval, not the time without a control plane.
-func (o *observer) reset() { o.members.Clear() }
+func (o *Observer) reset() { o.members.Clear() }
 
 // report builds a Report of the agent's local view. A heartbeat also takes
 // the interval's counters of every member in the view.
