@@ -114,12 +114,26 @@ func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64, re
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.c.srv.Endpoint, bytes.NewReader(data))
+	// The request lives until its answer's stream is read to its end, which
+	// may be after the caller has its answer and has cancelled ctx: a
+	// request cancelled with its body unread loses its connection. ctx
+	// ending before the answer still cancels it (stop undoes that link).
+	rctx, rcancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, rcancel)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			stop()
+			rcancel()
+		}
+	}()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, w.c.srv.Endpoint, bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
+	h := req.Header
+	h["Content-Type"] = contentJSON
+	h["Accept"] = acceptBoth
 	if repeatable {
 		// A POST on a kept-alive connection that broke may have been read
 		// and run by the member: only a request safe to run twice may be
@@ -162,7 +176,9 @@ func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64, re
 		w.s.deliver(m, call)
 		return nil
 	case "text/event-stream":
+		handedOff = true
 		w.s.wg.Go(func() {
+			defer rcancel()
 			var answer jsonrpc.Message
 			err := readEvents(resp.Body, func(m jsonrpc.Message) bool {
 				if r, ok := m.(*jsonrpc.Response); ok && r.ID.Raw() == call {
@@ -173,23 +189,29 @@ func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64, re
 				return false
 			})
 			if err != nil {
+				stop()
 				resp.Body.Close()
 				w.s.callFailed(call, fmt.Errorf("stream of %s ended before the answer: %w", w.c.srv.ID, noEOF(err)))
 				return
 			}
-			// The member ends the stream after the answer: read it to its
-			// end before handing the answer over, so the connection goes
-			// back to the pool for the next request. (Once the caller has
-			// its answer it cancels the request, and a request cancelled
-			// with its body unread loses its connection.)
-			drain(resp.Body)
+			// The member ends the stream after the answer: once the answer
+			// is handed over, read the stream to its end so the connection
+			// goes back to the pool, whatever the caller does next.
+			stop()
 			w.s.deliver(answer, call)
+			drain(resp.Body)
 		})
 		return nil
 	}
 	resp.Body.Close()
 	return fmt.Errorf("%s answered with content type %q", w.c.srv.ID, ct)
 }
+
+// Header values of every POST, shared (never modified).
+var (
+	contentJSON = []string{"application/json"}
+	acceptBoth  = []string{"application/json, text/event-stream"}
+)
 
 // check turns an HTTP error status into an error: ErrSessionLost for an
 // unknown session, the member's JSON-RPC error when the body is one.
