@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hangarmesh/hangar/controlplane/server"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -26,7 +27,7 @@ func (s *Server) ListAgents(ctx context.Context, _ *hangarv1.ListAgentsRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	sha := server.ConfigSHA256(yaml)
+	sha := fleetfile.Hash(yaml)
 	resp := &hangarv1.ListAgentsResponse{SnapshotVersion: version}
 	for _, ar := range agents {
 		h := ar.GetHello()

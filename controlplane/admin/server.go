@@ -100,7 +100,7 @@ func (s *Server) load(ctx context.Context, withEvents bool) (*view, error) {
 		return nil, err
 	}
 	views := make([]aggregate.AgentView, 0, len(v.agents))
-	sha := server.ConfigSHA256(v.yaml)
+	sha := fleetfile.Hash(v.yaml)
 	for _, ar := range v.agents {
 		if !server.IsLocal(ar.GetHello(), sha) {
 			views = append(views, server.AgentView(ar))

@@ -1,9 +1,6 @@
 package server
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-
 	hangarv1 "github.com/hangarmesh/hangar/proto/hangar/v1"
 )
 
@@ -20,12 +17,6 @@ const (
 	SyncStale  = "STALE"
 	SyncSynced = "SYNCED"
 )
-
-// ConfigSHA256 is the hex SHA-256 of a fleet file, as agents send it.
-func ConfigSHA256(yaml []byte) string {
-	sum := sha256.Sum256(yaml)
-	return hex.EncodeToString(sum[:])
-}
 
 // IsLocal reports whether the agent runs a local fleet file that differs
 // from the stored one (whose hash is configSHA): its reports describe

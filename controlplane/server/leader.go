@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,7 +57,7 @@ func (r *Replica) campaign(ctx context.Context, sess *concurrency.Session) error
 // decider is the leader's state between decisions.
 type decider struct {
 	yaml    []byte
-	sha     string // ConfigSHA256(yaml)
+	sha     string // fleetfile.Hash(yaml)
 	fleet   *fleetfile.Fleet
 	drained map[string][]string
 	remote  map[string][]byte       // other replicas' reports
@@ -109,7 +107,7 @@ func (r *Replica) lead(ctx context.Context, l *store.Leadership) error {
 			if f, err := fleetfile.ParseAs(fleetfile.ControlPlane, "etcd:config", v.Data); err != nil {
 				r.log.Error("stored_config_invalid", "revision", v.Rev, "error", err.Error())
 			} else {
-				d.yaml, d.sha, d.fleet = v.Data, ConfigSHA256(v.Data), f
+				d.yaml, d.sha, d.fleet = v.Data, fleetfile.Hash(v.Data), f
 				t := r.clk.NewTimer(configDebounce)
 				debounce = t.C()
 			}
@@ -337,8 +335,7 @@ func AgentView(ar *hangarv1.AgentReport) aggregate.AgentView {
 
 // record builds the stored snapshot from a decision (without Created).
 func record(yaml []byte, fleet *fleetfile.Fleet, out aggregate.Output, resets map[string]uint64) *hangarv1.SnapshotRecord {
-	sum := sha256.Sum256(yaml)
-	snap := &hangarv1.Snapshot{FleetConfig: yaml, ConfigHash: hex.EncodeToString(sum[:])}
+	snap := &hangarv1.Snapshot{FleetConfig: yaml, ConfigHash: fleetfile.Hash(yaml)}
 	for _, id := range fleet.Order {
 		if _, ok := fleet.Servers[id]; ok {
 			m := out.Members[id]

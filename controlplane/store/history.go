@@ -3,8 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // dirConfigHistory keeps a copy of every stored fleet file, written in the
@@ -41,8 +41,7 @@ type ConfigRevision struct {
 // transaction that stores it.
 func (s *Store) historyPut(yaml []byte, meta ConfigMeta) clientv3.Op {
 	now := s.now().UTC()
-	sum := sha256.Sum256(yaml)
-	e := ConfigRevision{Time: now, By: meta.By, Name: meta.Name, SHA: hex.EncodeToString(sum[:]), Data: yaml}
+	e := ConfigRevision{Time: now, By: meta.By, Name: meta.Name, SHA: fleetfile.Hash(yaml), Data: yaml}
 	data, _ := json.Marshal(e) // plain fields: cannot fail
 	return clientv3.OpPut(s.key(fmt.Sprintf("%s%020d", dirConfigHistory, now.UnixNano())), string(data))
 }

@@ -2,8 +2,6 @@ package agent
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hangarmesh/hangar/dataplane/controlclient"
+	"github.com/hangarmesh/hangar/internal/fleetfile"
 )
 
 // agentIDFile, in the state dir, keeps the agent id chosen when
@@ -68,12 +67,6 @@ func newAgentID(host string) string {
 	return host + "-" + strings.ToLower(rand.Text()[:8])
 }
 
-// configSHA256 is the hex SHA-256 of a fleet file, as Hello carries it.
-func configSHA256(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
 // setIdentity fills in what Hello says about the agent: its id (the
 // default one if --agent-id is not set) and where its fleet comes from.
 func setIdentity(o *controlclient.Options, s Settings, log *slog.Logger) error {
@@ -90,7 +83,7 @@ func setIdentity(o *controlclient.Options, s Settings, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("read --config: %w", err)
 		}
-		o.ConfigSource, o.ConfigSHA256 = "local", configSHA256(data)
+		o.ConfigSource, o.ConfigSHA256 = "local", fleetfile.Hash(data)
 	}
 	return nil
 }

@@ -743,3 +743,15 @@ func TestParseAsControlPlane(t *testing.T) {
 	wantEndpoint(t, agent, "a", "http://via-proxy/mcp")
 	wantEndpoint(t, agent, "b", "http://control-plane-only/mcp")
 }
+
+// Hash fingerprints the bytes as written: the same text gives the same
+// hash on every process, and ${VAR} is not expanded first.
+func TestHash(t *testing.T) {
+	if got, want := Hash(nil), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"; got != want {
+		t.Errorf("Hash(nil) = %s, want %s", got, want)
+	}
+	t.Setenv("HANGAR_FLEET_TEST_HASH", "x")
+	if Hash([]byte("a: ${HANGAR_FLEET_TEST_HASH}")) == Hash([]byte("a: x")) {
+		t.Error("Hash expanded a variable")
+	}
+}

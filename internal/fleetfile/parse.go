@@ -2,6 +2,8 @@ package fleetfile
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -432,4 +434,13 @@ func (p *parser) checkID(id string, line int, path string) bool {
 		return false
 	}
 	return true
+}
+
+// Hash is the hex SHA-256 of a fleet file's bytes: the one fingerprint of
+// a fleet file everywhere (a snapshot's config_hash, Hello's config_hash
+// and config_sha256, the config history, hangarctl's views). It hashes the
+// file as written, before any ${VAR} expansion.
+func Hash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

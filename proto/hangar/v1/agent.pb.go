@@ -432,19 +432,23 @@ type Hello struct {
 	// config_source says where the agent's fleet comes from: "control-plane"
 	// (snapshots; also "" from older agents) or "local" (a --config file).
 	ConfigSource string `protobuf:"bytes,8,opt,name=config_source,json=configSource,proto3" json:"config_source,omitempty"`
-	// config_sha256 is the hex SHA-256 of the local fleet file's bytes when
-	// config_source is "local". A local fleet that differs from the control
-	// plane's makes the agent LOCAL: its reports never count toward
-	// aggregation.
+	// config_sha256 is the hex SHA-256 (fleetfile.Hash) of the fleet file
+	// the agent RUNS when config_source is "local" (its --config file). A
+	// local fleet that differs from the control plane's makes the agent
+	// LOCAL: its reports never count toward aggregation. Not the same as
+	// config_hash: a local agent runs its own file and may also hold the
+	// control plane's.
 	ConfigSha256 string `protobuf:"bytes,9,opt,name=config_sha256,json=configSha256,proto3" json:"config_sha256,omitempty"`
 	// instance is random per agent process. A second stream with the same
 	// agent_id and the same instance replaces the first (a reconnect); one
 	// with another instance is refused while the first is connected (two
 	// agents sharing an id).
 	Instance string `protobuf:"bytes,10,opt,name=instance,proto3" json:"instance,omitempty"`
-	// config_hash is the SHA-256 (hex) of the fleet file the agent holds (in
-	// its state dir or from an earlier stream), "" if none: the control plane
-	// leaves the fleet file out of the first snapshot when it matches.
+	// config_hash is the hex SHA-256 (fleetfile.Hash) of the control
+	// plane's fleet file the agent HOLDS (in its state dir or from an earlier
+	// stream), "" if none: the control plane leaves the fleet file out of the
+	// first snapshot when it matches (the agent applies snapshots on top of
+	// the file it holds, whatever it runs).
 	ConfigHash string `protobuf:"bytes,11,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
 	// groups lists the groups this agent serves: snapshots carry routing
 	// state for these only (and for the groups it reports calls to). Empty:
@@ -666,7 +670,7 @@ type MemberReport struct {
 	// caller_error, tool_error); empty outside heartbeats.
 	Calls map[string]uint64 `protobuf:"bytes,6,rep,name=calls,proto3" json:"calls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// latency_buckets counts this interval's attempts by duration, with the
-	// upper bounds of controlclient.LatencyBuckets (0.5 ms … 30 s; last
+	// upper bounds of internal/latency.Bounds (0.5 ms … 30 s; last
 	// bucket: +Inf); buckets are not cumulative.
 	LatencyBuckets []uint64 `protobuf:"varint,7,rep,packed,name=latency_buckets,json=latencyBuckets,proto3" json:"latency_buckets,omitempty"`
 	// last_call is when the agent last sent the member a call.
@@ -1107,8 +1111,8 @@ type Snapshot struct {
 	// nonce identifies this push; Ack and Nack echo it.
 	Nonce   string                 `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	Created *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created,proto3" json:"created,omitempty"`
-	// config_hash is the SHA-256 (hex) of the fleet file (YAML) the
-	// control plane serves. fleet_config holds the file itself only when the
+	// config_hash is the hex SHA-256 (fleetfile.Hash) of the fleet file
+	// (YAML) the control plane serves. fleet_config holds the file itself only when the
 	// agent lacks it (its hash differs from the agent's): otherwise it is
 	// empty and the agent keeps the file it has.
 	FleetConfig []byte         `protobuf:"bytes,4,opt,name=fleet_config,json=fleetConfig,proto3" json:"fleet_config,omitempty"`
