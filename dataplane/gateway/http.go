@@ -9,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 
@@ -108,19 +106,28 @@ func httpError(w http.ResponseWriter, status int, code int64, msg string) {
 	_, _ = w.Write(data)
 }
 
+// accepts reports whether the Accept header lists every one of types (or
+// */*). It runs on every request, so it allocates nothing.
 func accepts(r *http.Request, types ...string) bool {
-	var have []string
+	var found [2]bool // for types; callers pass at most two
+	listed, wild := false, false
 	for _, v := range r.Header.Values("Accept") {
-		for part := range strings.SplitSeq(v, ",") {
-			mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
-			have = append(have, mt)
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			mt := upstream.MediaType(part)
+			listed = true
+			wild = wild || mt == "*/*"
+			for i, t := range types[:min(len(types), len(found))] {
+				found[i] = found[i] || mt == t
+			}
 		}
 	}
-	if len(have) == 0 {
+	if !listed {
 		return false
 	}
-	for _, t := range types {
-		if !slices.Contains(have, t) && !slices.Contains(have, "*/*") {
+	for i := range types[:min(len(types), len(found))] {
+		if !found[i] && !wild {
 			return false
 		}
 	}
@@ -149,7 +156,7 @@ func (g *Gateway) lookup(w http.ResponseWriter, r *http.Request) (*httpSession, 
 }
 
 func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+	if upstream.MediaType(r.Header.Get("Content-Type")) != "application/json" {
 		httpError(w, http.StatusUnsupportedMediaType, jsonrpc.CodeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json")
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sjson "github.com/segmentio/encoding/json"
@@ -190,4 +191,18 @@ func wireErrorOf(err error) *jsonrpc.Error {
 		out.Code = wire.Code
 	}
 	return out
+}
+
+// MediaType is the media type of a Content-Type or Accept entry, without
+// its parameters, lower-cased, as mime.ParseMediaType gives it, without
+// allocating in the usual case (it runs on every request and answer).
+func MediaType(v string) string {
+	v, _, _ = strings.Cut(v, ";")
+	v = strings.TrimSpace(v)
+	for i := 0; i < len(v); i++ {
+		if 'A' <= v[i] && v[i] <= 'Z' {
+			return strings.ToLower(v)
+		}
+	}
+	return v
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -161,7 +160,7 @@ func (w *httpWire) send(ctx context.Context, msg jsonrpc.Message, call int64, re
 		drain(resp.Body)
 		return nil
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct := MediaType(resp.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
 		defer resp.Body.Close()
@@ -294,7 +293,7 @@ func (w *httpWire) listen() (connected, retry bool, err error) {
 	if err != nil {
 		return false, true, err
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct := MediaType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
 		err := w.check(resp)
 		resp.Body.Close()
