@@ -167,6 +167,11 @@ func (g *Gateway) hangarCall(ctx context.Context, req *mcp.CallToolRequest) (*mc
 
 	batchID := newID("batch")
 	results := make([]CallResult, len(args.Calls))
+	if len(args.Calls) == 1 { // the usual batch: run it here, not on a goroutine of its own
+		results[0] = CallResult{Index: 0, CallID: batchID + "-0"}
+		g.runOne(ctx, args.Calls[0], opts, &results[0])
+		return jsonResult(batchResult(batchID, results, start), false)
+	}
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
 	for i, c := range args.Calls {
@@ -188,7 +193,11 @@ func (g *Gateway) hangarCall(ctx context.Context, req *mcp.CallToolRequest) (*mc
 		})
 	}
 	wg.Wait()
+	return jsonResult(batchResult(batchID, results, start), false)
+}
 
+// batchResult counts a batch's results.
+func batchResult(batchID string, results []CallResult, start time.Time) BatchResult {
 	out := BatchResult{BatchID: batchID, Total: len(results), Results: results,
 		ElapsedMS: ms(time.Since(start))}
 	for _, r := range results {
@@ -199,7 +208,7 @@ func (g *Gateway) hangarCall(ctx context.Context, req *mcp.CallToolRequest) (*mc
 		}
 	}
 	out.Success = out.Failed == 0
-	return jsonResult(out, false)
+	return out
 }
 
 // runOne runs one call of a batch.

@@ -174,7 +174,12 @@ func (c *Client) post(ctx context.Context, sessionID, version string, body []byt
 
 // readSSE reads events until the one carrying the response.
 func readSSE(id string, r io.Reader) (*Reply, error) {
-	br := bufio.NewReaderSize(r, 16<<10)
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
 	var data bytes.Buffer
 	for {
 		line, err := br.ReadBytes('\n')
