@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -15,10 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/hangarmesh/hangar/e2e/benchreport"
 	"github.com/hangarmesh/hangar/e2e/mathserver"
 	"github.com/hangarmesh/hangar/e2e/proc"
 )
@@ -229,54 +227,9 @@ type memory struct {
 }
 
 func readMemory(pid int) (memory, error) {
-	fh, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return memory{}, fmt.Errorf("read memory of pid %d: %w", pid, err)
-	}
-	defer fh.Close()
-	var m memory
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(val)
-		if len(fields) == 0 {
-			continue
-		}
-		switch key {
-		case "VmRSS":
-			m.RSSKiB, err = strconv.ParseInt(fields[0], 10, 64)
-		case "VmHWM":
-			m.PeakKiB, err = strconv.ParseInt(fields[0], 10, 64)
-		}
-		if err != nil {
-			return memory{}, fmt.Errorf("read memory of pid %d: %s: %w", pid, key, err)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return memory{}, fmt.Errorf("read memory of pid %d: %w", pid, err)
-	}
-	if m.RSSKiB == 0 {
-		return memory{}, errors.New("read memory of pid " + strconv.Itoa(pid) + ": no VmRSS line")
-	}
-	return m, nil
+	rss, peak, err := benchreport.ProcMemory(pid)
+	return memory{RSSKiB: rss, PeakKiB: peak}, err
 }
 
 // loadAverage returns the 1-minute load average, or -1 if it is unknown.
-func loadAverage() float64 {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	fields := strings.Fields(string(data))
-	if len(fields) == 0 {
-		return -1
-	}
-	v, err := strconv.ParseFloat(fields[0], 64)
-	if err != nil {
-		return -1
-	}
-	return v
-}
+func loadAverage() float64 { return benchreport.LoadAverage() }

@@ -1,15 +1,14 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hangarmesh/hangar/e2e/benchreport"
 )
 
 // Goals, from the project's performance issues.
@@ -201,19 +200,7 @@ func verdictMin(v *float64, goal float64) string {
 	}
 }
 
-func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+func mib(kib int64) string { return benchreport.MiB(kib) }
 
 // writeJSON writes the report to path, creating its directory.
-func (r *report) writeJSON(path string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	return nil
-}
+func (r *report) writeJSON(path string) error { return benchreport.WriteJSON(path, r) }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hangarmesh/hangar/controlplane/daemon"
+	"github.com/hangarmesh/hangar/e2e/benchreport"
 	"github.com/hangarmesh/hangar/e2e/proc"
 )
 
@@ -233,35 +234,8 @@ func (cp *controlPlane) dbSize() int64 {
 	return fi.Size() >> 10
 }
 
-var errNoVmRSS = errors.New("no VmRSS line")
-
 // rss returns a process' resident set size and its peak, in KiB.
-func rss(pid int) (cur, peak int64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("read memory of pid %d: %w", pid, err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		key, val, _ := strings.Cut(line, ":")
-		f := strings.Fields(val)
-		if len(f) == 0 {
-			continue
-		}
-		switch key {
-		case "VmRSS":
-			cur, err = strconv.ParseInt(f[0], 10, 64)
-		case "VmHWM":
-			peak, err = strconv.ParseInt(f[0], 10, 64)
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("read memory of pid %d: %s: %w", pid, key, err)
-		}
-	}
-	if cur == 0 {
-		return 0, 0, fmt.Errorf("read memory of pid %d: %w", pid, errNoVmRSS)
-	}
-	return cur, peak, nil
-}
+func rss(pid int) (cur, peak int64, err error) { return benchreport.ProcMemory(pid) }
 
 // fleetYAML is the failover recipe (internal/fleetfile/testdata/recipes/
 // 04-failover.yaml) without its comments. The endpoints are never called.

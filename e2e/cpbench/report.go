@@ -2,16 +2,14 @@ package cpbench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hangarmesh/hangar/e2e/benchreport"
 )
 
 // The goals printed next to the numbers.
@@ -303,32 +301,10 @@ func fmtMs(v float64) string {
 	return fmt.Sprintf("%.1f", v)
 }
 
-func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+func mib(kib int64) string { return benchreport.MiB(kib) }
 
 // writeJSON writes the report to path, creating its directory.
-func (r *report) writeJSON(path string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	return nil
-}
+func (r *report) writeJSON(path string) error { return benchreport.WriteJSON(path, r) }
 
 // loadAverage returns the 1-minute load average, or -1 if it is unknown.
-func loadAverage() float64 {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	var v float64
-	if _, err := fmt.Sscan(strings.Fields(string(data) + " -1")[0], &v); err != nil {
-		return -1
-	}
-	return v
-}
+func loadAverage() float64 { return benchreport.LoadAverage() }

@@ -1,15 +1,13 @@
 package peers
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hangarmesh/hangar/e2e/bench"
+	"github.com/hangarmesh/hangar/e2e/benchreport"
 )
 
 // report is the whole result of a run, as written to -json.
@@ -248,16 +246,4 @@ func oneLine(s string) string {
 }
 
 // writeJSON writes the report to path, creating its directory.
-func (rep *report) writeJSON(path string) error {
-	data, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	return nil
-}
+func (rep *report) writeJSON(path string) error { return benchreport.WriteJSON(path, rep) }
